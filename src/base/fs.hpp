@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+// File-system helpers. Every fd is O_CLOEXEC; removals never follow symbolic links.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
+
+namespace ctr::fs {
+
+// Creates `path` and missing parents with `mode`; existing directories are fine.
+Result<void> make_dirs(const std::string& path, mode_t mode);
+Result<std::string> read_file(const std::string& path);
+// Writes to a temporary file beside `path`, fsyncs, then renames over it: readers see old or new, never half.
+Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+// Makes a fresh directory "<parent>/<prefix>XXXXXX" and returns its path.
+Result<std::string> make_temp_dir(const std::string& parent, const std::string& prefix);
+// Removes `path` and everything below it; a missing path is success. Never follows symlinks, and
+// makes directories writable as needed to empty them.
+Result<void> remove_tree(const std::string& path);
+// Same, for the entry `name` inside the directory `dirfd`.
+Result<void> remove_tree_at(int dirfd, const std::string& name);
+bool exists(const std::string& path);
+Result<UniqueFd> open_dir(const std::string& path);
+// openat2(2) wrapper; returns -1 with errno set.
+int openat2_raw(int dirfd, const char* path, int flags, mode_t mode, unsigned long long resolve);
+
+} // namespace ctr::fs

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+// Human sizes: parsing "512M"/"2G"/"1024" and printing "12.3 MB".
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.hpp"
+
+namespace ctr {
+
+// Accepts a number with an optional K/M/G/T suffix (binary units, optional trailing "B"/"iB").
+Result<uint64_t> parse_size(const std::string& text);
+// Decimal units as `docker images` prints them: "512 B", "4.2 MB", "1.07 GB".
+std::string format_size(uint64_t bytes);
+
+} // namespace ctr

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+// Top-level parser: global flags, verb groups, and the exit status contract.
+#include "cli/app.hpp"
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "base/log.hpp"
+#include "cli/commands.hpp"
+
+#ifndef CONTAINER_VERSION
+#define CONTAINER_VERSION "0.0.0"
+#endif
+
+namespace ctr::cli {
+
+namespace {
+
+std::string one_line(std::string s) {
+    for (char& c : s)
+        if (c == '\n' || c == '\r') c = ' ';
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s;
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+    CLI::App app("container: persistent Linux container machines made from OCI images", "container");
+    app.set_version_flag("--version", fmt::format("container version {}", CONTAINER_VERSION));
+    bool debug = false;
+    app.add_flag("--debug", debug, "Print debug messages (also CONTAINER_DEBUG=1)")->envname("CONTAINER_DEBUG");
+    app.require_subcommand(1);
+    app.fallthrough();
+
+    Action action;
+    add_image_commands(app, action);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        fmt::print("{}", app.help());
+        return 0;
+    } catch (const CLI::CallForAllHelp&) {
+        fmt::print("{}", app.help("", CLI::AppFormatMode::All));
+        return 0;
+    } catch (const CLI::Success&) {
+        fmt::print("container version {}\n", CONTAINER_VERSION);
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        // CLI11 reports help for a subcommand by throwing from it; find which one asked.
+        if (e.get_exit_code() == 0) {
+            fmt::print("{}", app.help());
+            return 0;
+        }
+        fmt::print(stderr, "Error: {} (see 'container --help')\n", one_line(e.what()));
+        return k_exit_usage;
+    }
+    log::set_debug(debug);
+    if (!action) {
+        fmt::print(stderr, "Error: no command given (see 'container --help')\n");
+        return k_exit_usage;
+    }
+    Result<int> r = [&]() -> Result<int> {
+        try {
+            return action();
+        } catch (const std::exception& e) {
+            return make_error("{}", e.what());
+        }
+    }();
+    if (!r) {
+        fmt::print(stderr, "Error: {}\n", one_line(r.error().message));
+        return k_exit_failure;
+    }
+    return *r;
+}
+
+} // namespace ctr::cli

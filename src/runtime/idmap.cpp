@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// Id map construction.
+#include "runtime/idmap.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include "base/fs.hpp"
+
+namespace ctr::runtime {
+
+namespace {
+constexpr uint32_t k_ids = 65536;
+}
+
+bool IdMap::identity() const {
+    auto ident = [](const std::vector<IdRange>& r) {
+        return r.size() == 1 && r[0].inside == 0 && r[0].outside == 0 && r[0].count == 4294967295u;
+    };
+    return ident(uids) && ident(gids);
+}
+
+std::optional<uint32_t> IdMap::to_host(const std::vector<IdRange>& ranges, uint32_t inside) {
+    for (const auto& r : ranges)
+        if (inside >= r.inside && inside - r.inside < r.count) return r.outside + (inside - r.inside);
+    return std::nullopt;
+}
+
+std::optional<SubIdRange> find_subid_range(const std::string& text, const std::string& user, uint32_t id) {
+    std::string id_text = std::to_string(id);
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t eol = text.find('\n', pos);
+        std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+        pos = eol == std::string::npos ? text.size() : eol + 1;
+        auto c1 = line.find(':');
+        auto c2 = line.find(':', c1 == std::string::npos ? 0 : c1 + 1);
+        if (c1 == std::string::npos || c2 == std::string::npos) continue;
+        std::string who = line.substr(0, c1);
+        if (who != user && who != id_text) continue;
+        SubIdRange r;
+        std::string s1 = line.substr(c1 + 1, c2 - c1 - 1), s2 = line.substr(c2 + 1);
+        auto a = std::from_chars(s1.data(), s1.data() + s1.size(), r.start);
+        auto b = std::from_chars(s2.data(), s2.data() + s2.size(), r.count);
+        if (a.ec != std::errc() || b.ec != std::errc()) continue;
+        return r;
+    }
+    return std::nullopt;
+}
+
+Result<std::vector<IdRange>> keep_id_ranges(uint32_t host_id, std::optional<SubIdRange> sub, const char* file) {
+    if (!sub) {
+        if (host_id == 0) return std::vector<IdRange>{{0, 0, 4294967295u}};
+        return make_error("no subordinate id range for this user in {} (add one with usermod --add-subuids/"
+                          "--add-subgids; at least 65536 ids are needed)",
+                          file);
+    }
+    if (sub->count < k_ids - 1)
+        return make_error("the subordinate id range in {} has {} ids; at least 65536 are needed", file, sub->count);
+    std::vector<IdRange> out;
+    if (host_id >= k_ids) {
+        out.push_back({0, sub->start, k_ids});
+        out.push_back({host_id, host_id, 1});
+        return out;
+    }
+    if (host_id > 0) out.push_back({0, sub->start, host_id});
+    out.push_back({host_id, host_id, 1});
+    if (host_id + 1 < k_ids) out.push_back({host_id + 1, sub->start + host_id, k_ids - 1 - host_id});
+    return out;
+}
+
+Result<IdMap> current_user_idmap() {
+    uid_t uid = ::getuid();
+    gid_t gid = ::getgid();
+    struct passwd* pw = ::getpwuid(uid);
+    std::string name = pw ? pw->pw_name : std::to_string(uid);
+    auto subuid = fs::read_file("/etc/subuid");
+    auto subgid = fs::read_file("/etc/subgid");
+    std::optional<SubIdRange> ru = subuid ? find_subid_range(*subuid, name, uid) : std::nullopt;
+    std::optional<SubIdRange> rg = subgid ? find_subid_range(*subgid, name, uid) : std::nullopt;
+    IdMap m;
+    m.uids = TRY(keep_id_ranges(uid, ru, "/etc/subuid"));
+    m.gids = TRY(keep_id_ranges(gid, rg, "/etc/subgid"));
+    return m;
+}
+
+} // namespace ctr::runtime

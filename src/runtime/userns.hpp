@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: MIT
+// Running a piece of work as root inside a fresh user namespace with a given id map, so files get the
+// mapped ownership on the host. Unprivileged users get their map through newuidmap/newgidmap.
+#pragma once
+
+#include <functional>
+
+#include "base/result.hpp"
+#include "runtime/idmap.hpp"
+
+namespace ctr::runtime {
+
+// Forks a child that unshares a user namespace, waits for the parent to write `map`, becomes uid/gid 0
+// inside and runs `work`. The child's error (message and errno) comes back to the caller. `work` runs in
+// a forked copy of this process: call it only while the process is single-threaded.
+Result<void> run_in_userns(const IdMap& map, const std::function<Result<void>()>& work);
+
+// Runs `work` directly when `map` is the identity (root without subordinate ids), else in a namespace.
+Result<void> run_as_mapped_root(const IdMap& map, const std::function<Result<void>()>& work);
+
+} // namespace ctr::runtime

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+// Content store, image names and garbage collection.
+#include "store/store.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "base/fs.hpp"
+#include "base/log.hpp"
+#include "runtime/userns.hpp"
+#include "store/unpack.hpp"
+
+namespace ctr::store {
+
+using nlohmann::json;
+
+std::string data_dir() {
+    if (const char* d = std::getenv("CONTAINER_DATA_DIR"); d && *d) return d;
+    if (::geteuid() == 0) return "/var/lib/container";
+    if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/container";
+    const char* home = std::getenv("HOME");
+    return std::string(home && *home ? home : "/") + "/.local/share/container";
+}
+
+std::string now_rfc3339() {
+    std::time_t t = std::time(nullptr);
+    struct tm tmv {};
+    ::gmtime_r(&t, &tmv);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    return buf;
+}
+
+Result<Store> Store::open() { return open_at(data_dir()); }
+
+Result<Store> Store::open_at(const std::string& root) {
+    if (root.empty() || root[0] != '/') return make_error("data directory \"{}\" is not an absolute path", root);
+    for (const char* sub : {"", "/content/sha256", "/layers/sha256", "/tmp"})
+        TRY(fs::make_dirs(root + sub, 0700));
+    if (::chmod(root.c_str(), 0700) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", root));
+    runtime::IdMap map = TRY(runtime::current_user_idmap());
+    return Store(root, std::move(map));
+}
+
+std::string Store::blob_path(const oci::Digest& d) const { return m_root + "/content/sha256/" + d.hex; }
+std::string Store::layer_path(const oci::Digest& d) const { return m_root + "/layers/sha256/" + d.hex; }
+bool Store::has_blob(const oci::Digest& d) const { return fs::exists(blob_path(d)); }
+bool Store::has_layer(const oci::Digest& d) const { return fs::exists(layer_path(d)); }
+
+Result<std::string> Store::make_work_dir(const std::string& purpose) {
+    return fs::make_temp_dir(m_root + "/tmp", fmt::format("{}-{}-", ::getpid(), purpose));
+}
+
+Result<void> Store::remove_owned_tree(const std::string& path) {
+    // Unpacked trees belong to the mapped ids; only root of the user namespace may delete them.
+    return runtime::run_as_mapped_root(m_map, [&] { return fs::remove_tree(path); });
+}
+
+Result<FileLock> Store::lock() {
+    FileLock l = TRY(FileLock::acquire(m_root + "/lock"));
+    // Work files are named "<pid>-…" (tmp/) or "tmp-<pid>-…" (layers/sha256/); clear those of dead commands.
+    for (const std::string& dir : {m_root + "/tmp", m_root + "/layers/sha256"}) {
+        DIR* d = ::opendir(dir.c_str());
+        if (!d) continue;
+        std::vector<std::string> stale;
+        while (struct dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            std::string num = n.rfind("tmp-", 0) == 0 ? n.substr(4) : n;
+            if (num.empty() || !std::isdigit(static_cast<unsigned char>(num[0]))) continue;
+            pid_t pid = static_cast<pid_t>(std::atol(num.c_str()));
+            if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(dir + "/" + n);
+        }
+        ::closedir(d);
+        for (const auto& s : stale) {
+            log::debug("removing work files of a dead command: {}", s);
+            (void)remove_owned_tree(s); // best effort: the next lock() tries again
+        }
+    }
+    return l;
+}
+
+Result<oci::Digest> Store::put_blob_file(const std::string& path, const std::optional<oci::Digest>& expected,
+                                         int64_t expected_size) {
+    uint64_t size = 0;
+    oci::Digest d = TRY(oci::sha256_file(path, &size));
+    if (expected && d != *expected)
+        return make_error("blob {} does not match its digest (content hashes to {})", expected->str(), d.str());
+    if (expected_size >= 0 && size != static_cast<uint64_t>(expected_size))
+        return make_error("blob {} has {} bytes, its descriptor says {}", d.str(), size, expected_size);
+    if (::chmod(path.c_str(), 0644) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", path));
+    std::string dst = blob_path(d);
+    if (::rename(path.c_str(), dst.c_str()) != 0)
+        return sys_error(errno, fmt::format("rename \"{}\" to \"{}\"", path, dst));
+    return d;
+}
+
+Result<oci::Digest> Store::put_blob_data(std::string_view data) {
+    oci::Digest d = oci::sha256_of(data);
+    if (has_blob(d)) return d;
+    TRY(fs::write_file_atomic(blob_path(d), data, 0644));
+    return d;
+}
+
+Result<std::string> Store::read_blob(const oci::Digest& d) const {
+    auto data = fs::read_file(blob_path(d));
+    if (!data) return make_error("blob {} is missing from the store", d.str());
+    if (oci::sha256_of(*data) != d) return make_error("blob {} in the store is corrupt", d.str());
+    return std::move(data).value();
+}
+
+Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& diff_id) {
+    if (has_layer(diff_id)) return {};
+    std::string tmp = TRY(fs::make_temp_dir(m_root + "/layers/sha256", fmt::format("tmp-{}-", ::getpid())));
+    std::string blob = blob_path(layer.digest);
+    auto r = runtime::run_as_mapped_root(m_map, [&]() -> Result<void> {
+        auto u = unpack_layer(blob, tmp, diff_id);
+        if (!u) {
+            (void)fs::remove_tree(tmp); // the parent retries; the error that matters is the unpack one
+            return u;
+        }
+        return {};
+    });
+    if (!r) {
+        (void)remove_owned_tree(tmp); // gone already unless the helper died; a later lock() retries
+        return wrap(std::move(r).error(), fmt::format("layer {}", layer.digest.str()));
+    }
+    std::string dst = layer_path(diff_id);
+    if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+        int err = errno;
+        (void)remove_owned_tree(tmp); // same as above
+        if (err == ENOTEMPTY || err == EEXIST) return {};
+        return sys_error(err, fmt::format("rename \"{}\" to \"{}\"", tmp, dst));
+    }
+    return {};
+}
+
+Result<std::vector<ImageRecord>> Store::list() const {
+    std::string path = m_root + "/images.json";
+    if (!fs::exists(path)) return std::vector<ImageRecord>{};
+    std::string text = TRY(fs::read_file(path));
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("images") || !j["images"].is_object())
+        return make_error("\"{}\" is corrupt", path);
+    std::vector<ImageRecord> out;
+    for (auto& [name, v] : j["images"].items()) {
+        if (!v.is_object() || !v.contains("digest") || !v["digest"].is_string())
+            return make_error("\"{}\" is corrupt (entry {})", path, name);
+        ImageRecord r;
+        r.name = name;
+        r.digest = TRY(oci::parse_digest(v["digest"].get<std::string>()));
+        r.stored = v.contains("stored") && v["stored"].is_string() ? v["stored"].get<std::string>() : "";
+        out.push_back(std::move(r));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    return out;
+}
+
+Result<void> Store::write_records(const std::vector<ImageRecord>& recs) {
+    json images = json::object();
+    for (const auto& r : recs) images[r.name] = {{"digest", r.digest.str()}, {"stored", r.stored}};
+    return fs::write_file_atomic(m_root + "/images.json", json{{"images", images}}.dump(2) + "\n", 0600);
+}
+
+Result<Image> Store::get(const ImageRecord& rec) const {
+    Image img;
+    img.record = rec;
+    img.manifest_json = TRY(read_blob(rec.digest));
+    img.manifest = TRY(oci::parse_manifest(img.manifest_json));
+    img.config_json = TRY(read_blob(img.manifest.config.digest));
+    img.config = TRY(oci::parse_config(img.config_json));
+    img.size = img.manifest_json.size() + static_cast<uint64_t>(img.manifest.config.size);
+    for (const auto& l : img.manifest.layers) img.size += static_cast<uint64_t>(l.size);
+    return img;
+}
+
+Result<void> Store::add_image(const std::string& name, const oci::Digest& manifest_digest) {
+    Image probe;
+    probe.record = {name, manifest_digest, now_rfc3339()};
+    Image img = TRY(get(probe.record));
+    if (img.config.diff_ids.size() != img.manifest.layers.size())
+        return make_error("image {}: config lists {} layers, manifest {}", name, img.config.diff_ids.size(),
+                          img.manifest.layers.size());
+    for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
+        if (!has_blob(img.manifest.layers[i].digest))
+            return make_error("image {}: layer {} is missing", name, img.manifest.layers[i].digest.str());
+        if (!has_layer(img.config.diff_ids[i]))
+            return make_error("image {}: layer {} is not unpacked", name, img.config.diff_ids[i].str());
+    }
+    std::vector<ImageRecord> recs = TRY(list());
+    std::erase_if(recs, [&](const ImageRecord& r) { return r.name == name; });
+    recs.push_back(probe.record);
+    return write_records(recs);
+}
+
+Result<ImageRecord> Store::find(const std::string& text) const {
+    std::vector<ImageRecord> recs = TRY(list());
+    std::string hex = text.rfind("sha256:", 0) == 0 ? text.substr(7) : text;
+    bool hexish = hex.size() >= 12 && hex.size() <= 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (hexish) {
+        std::vector<const ImageRecord*> hits;
+        for (const auto& r : recs)
+            if (r.digest.hex.rfind(hex, 0) == 0) hits.push_back(&r);
+        if (!hits.empty()) {
+            // Several names of one image are fine; several images are ambiguous.
+            for (const auto* h : hits)
+                if (h->digest != hits[0]->digest) return make_error("image ID {} is ambiguous", text);
+            return *hits[0];
+        }
+    }
+    auto ref = oci::parse_reference(text);
+    if (!ref) return std::move(ref).error();
+    for (const auto& r : recs)
+        if (r.name == ref->str()) return r;
+    return make_error("image {} not found", text);
+}
+
+Result<void> Store::tag(const ImageRecord& src, const std::string& dst_name) {
+    std::vector<ImageRecord> recs = TRY(list());
+    std::erase_if(recs, [&](const ImageRecord& r) { return r.name == dst_name; });
+    recs.push_back({dst_name, src.digest, now_rfc3339()});
+    return write_records(recs);
+}
+
+Result<void> Store::remove_name(const std::string& name) {
+    std::vector<ImageRecord> recs = TRY(list());
+    auto n = std::erase_if(recs, [&](const ImageRecord& r) { return r.name == name; });
+    if (n == 0) return make_error("image {} not found", name);
+    return write_records(recs);
+}
+
+Result<void> Store::collect_garbage() {
+    std::set<std::string> blobs, layers;
+    for (const auto& rec : TRY(list())) {
+        auto img = get(rec);
+        if (!img) {
+            // Keep what we cannot account for rather than delete something an image may still need.
+            log::debug("garbage collection skipped: {}", img.error().message);
+            return {};
+        }
+        blobs.insert(rec.digest.hex);
+        blobs.insert(img->manifest.config.digest.hex);
+        for (const auto& l : img->manifest.layers) blobs.insert(l.digest.hex);
+        for (const auto& d : img->config.diff_ids) layers.insert(d.hex);
+    }
+    auto sweep = [&](const std::string& dir, const std::set<std::string>& keep, bool owned) -> Result<void> {
+        DIR* d = ::opendir(dir.c_str());
+        if (!d) return sys_error(errno, fmt::format("opendir \"{}\"", dir));
+        std::vector<std::string> victims;
+        while (struct dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (n.size() == 64 && !keep.count(n)) victims.push_back(n);
+        }
+        ::closedir(d);
+        for (const auto& v : victims) {
+            log::debug("removing unused {}/{}", dir, v);
+            if (owned) TRY(remove_owned_tree(dir + "/" + v));
+            else if (::unlink((dir + "/" + v).c_str()) != 0 && errno != ENOENT)
+                return sys_error(errno, fmt::format("unlink \"{}/{}\"", dir, v));
+        }
+        return {};
+    };
+    TRY(sweep(m_root + "/layers/sha256", layers, true));
+    TRY(sweep(m_root + "/content/sha256", blobs, false));
+    return {};
+}
+
+} // namespace ctr::store

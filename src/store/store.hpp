@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// The image store (SPEC §3): content-addressed blobs, unpacked layers shared by all images, and the
+// table of image names. Layout under the data directory:
+//   content/sha256/<hex>    blobs, written to tmp/, verified, renamed into place
+//   layers/sha256/<hex>     one unpacked tree per layer, keyed by its diff_id (uncompressed digest)
+//   images.json             image name -> manifest digest
+//   lock                    held for every change to images, layers and names
+//   tmp/                    work files of running commands, named after their pid
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/lock.hpp"
+#include "base/result.hpp"
+#include "oci/digest.hpp"
+#include "oci/image.hpp"
+#include "oci/reference.hpp"
+#include "runtime/idmap.hpp"
+
+namespace ctr::store {
+
+// $CONTAINER_DATA_DIR, else /var/lib/container for root, else ${XDG_DATA_HOME:-$HOME/.local/share}/container.
+std::string data_dir();
+
+struct ImageRecord {
+    std::string name;   // normalised reference, "docker.io/library/alpine:latest"
+    oci::Digest digest; // manifest digest
+    std::string stored; // when it entered the store (RFC 3339)
+};
+
+// An image record with its documents read back from the store.
+struct Image {
+    ImageRecord record;
+    oci::Manifest manifest;
+    std::string manifest_json;
+    oci::ImageConfig config;
+    std::string config_json;
+    uint64_t size = 0; // manifest + config + layer blobs, as stored
+};
+
+class Store {
+public:
+    // Opens (creating when missing) the store at data_dir(); mode 0700.
+    static Result<Store> open();
+    static Result<Store> open_at(const std::string& root);
+
+    const std::string& root() const { return m_root; }
+    const runtime::IdMap& id_map() const { return m_map; }
+
+    // Serialises changes to images, layers and names. Also clears work files of dead commands.
+    Result<FileLock> lock();
+
+    std::string blob_path(const oci::Digest& d) const;
+    std::string layer_path(const oci::Digest& diff_id) const;
+    bool has_blob(const oci::Digest& d) const;
+    bool has_layer(const oci::Digest& diff_id) const;
+    // A fresh work directory in tmp/ (removed by the caller, or by a later lock() if the caller dies).
+    Result<std::string> make_work_dir(const std::string& purpose);
+
+    // Moves `path` into the content store after hashing it; fails (leaving `path`) when `expected` is
+    // given and differs, or when `expected_size` (>= 0) differs.
+    Result<oci::Digest> put_blob_file(const std::string& path, const std::optional<oci::Digest>& expected,
+                                      int64_t expected_size = -1);
+    Result<oci::Digest> put_blob_data(std::string_view data);
+    // Reads a blob and checks it still hashes to its name.
+    Result<std::string> read_blob(const oci::Digest& d) const;
+
+    // Unpacks the blob `layer` into layers/<diff_id> unless that layer is already there. The uncompressed
+    // stream must hash to `diff_id`; on any failure nothing is left under layers/.
+    Result<void> add_layer(const oci::Descriptor& layer, const oci::Digest& diff_id);
+
+    // Checks the manifest's blobs are all present and its layers unpacked, then names it.
+    Result<void> add_image(const std::string& name, const oci::Digest& manifest_digest);
+
+    Result<std::vector<ImageRecord>> list() const;
+    Result<Image> get(const ImageRecord& rec) const;
+    // Looks an image up by reference ("alpine", "x:tag"), full digest, or a unique digest prefix of at
+    // least 12 hex digits. Fails with "image <text> not found".
+    Result<ImageRecord> find(const std::string& text) const;
+    Result<void> tag(const ImageRecord& src, const std::string& dst_name);
+    Result<void> remove_name(const std::string& name);
+    // Deletes blobs and layers no image names any more.
+    Result<void> collect_garbage();
+
+private:
+    Store(std::string root, runtime::IdMap map) : m_root(std::move(root)), m_map(std::move(map)) {}
+    Result<void> write_records(const std::vector<ImageRecord>& recs);
+    Result<void> remove_owned_tree(const std::string& path);
+
+    std::string m_root;
+    runtime::IdMap m_map;
+};
+
+std::string now_rfc3339();
+
+} // namespace ctr::store
