@@ -132,7 +132,12 @@ Result<std::string> staged_file(const Staged& st, const std::string& archive_pat
 
 // Moves a staged blob into the store after checking digest and size; a blob seen before is checked once.
 Result<void> take_blob(Store& store, const Staged& st, const oci::Descriptor& d) {
-    if (store.has_blob(d.digest)) return {};
+    if (store.has_blob(d.digest)) {
+        struct stat sb {};
+        if (::stat(store.blob_path(d.digest).c_str(), &sb) == 0 && sb.st_size != d.size)
+            return make_error("blob {} has {} bytes, its descriptor says {}", d.digest.str(), sb.st_size, d.size);
+        return {};
+    }
     std::string path = TRY(staged_file(st, "blobs/sha256/" + d.digest.hex));
     TRY(store.put_blob_file(path, d.digest, d.size));
     return {};
