@@ -336,7 +336,7 @@ Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_
     ArchivePtr tar(archive_read_new());
     archive_read_support_format_tar(tar.get());
     if (archive_read_open(tar.get(), stream.get(), nullptr, stream_read, nullptr) != ARCHIVE_OK)
-        return make_error("read layer: {}", stream->error.empty() ? archive_error_string(tar.get()) : stream->error);
+        return make_error("not a tar archive: {}", stream->error.empty() ? archive_error_string(tar.get()) : stream->error);
     Unpacker unpacker(root.get(), tar.get());
     std::string last = "(start of archive)";
     size_t entries = 0;

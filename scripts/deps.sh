@@ -1,0 +1,18 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Installs, from Debian's packages, everything the build, the tool and the test suite need.
+set -euo pipefail
+build=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libcurl4-openssl-dev libssl-dev
+    libarchive-dev libfmt-dev libgtest-dev libzstd-dev)
+runtime=(uidmap)
+tests=(skopeo umoci mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
+    ca-certificates)
+missing=()
+for p in "${build[@]}" "${runtime[@]}" "${tests[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
