@@ -2,6 +2,7 @@
 // Top-level parser: global flags, verb groups, and the exit status contract.
 #include "cli/app.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -36,9 +37,13 @@ int run(int argc, char** argv) {
 
     Action action;
     add_image_commands(app, action);
+    add_machine_commands(app, action);
 
+    std::vector<std::string> args(argv + 1, argv + argc);
+    split_run_command(args);
+    std::reverse(args.begin(), args.end()); // CLI11 takes the arguments in reverse order
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::CallForHelp&) {
         fmt::print("{}", app.help());
         return 0;

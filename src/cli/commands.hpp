@@ -13,6 +13,12 @@ namespace ctr::cli {
 // The work chosen by the command line; returns the exit status.
 using Action = std::function<Result<int>()>;
 
+// `machine run [options] CMD ARG…`: everything from CMD on (or after "--") is the command, untouched by
+// option parsing. split_run_command() takes it out of argv before parsing; run_command_args() returns it.
+void split_run_command(std::vector<std::string>& args);
+const std::vector<std::string>& run_command_args();
+
 void add_image_commands(CLI::App& app, Action& action);
+void add_machine_commands(CLI::App& app, Action& action);
 
 } // namespace ctr::cli

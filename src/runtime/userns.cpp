@@ -151,6 +151,11 @@ Result<void> run_in_userns(const IdMap& map, const std::function<Result<void>()>
     return {};
 }
 
+Result<void> write_id_maps(pid_t pid, const IdMap& map) {
+    TRY(write_map(pid, "newuidmap", "uid_map", map.uids));
+    return write_map(pid, "newgidmap", "gid_map", map.gids);
+}
+
 Result<void> run_as_mapped_root(const IdMap& map, const std::function<Result<void>()>& work) {
     if (map.identity()) return work();
     log::debug("running in a user namespace with the keep-id map");

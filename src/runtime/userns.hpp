@@ -3,6 +3,8 @@
 // mapped ownership on the host. Unprivileged users get their map through newuidmap/newgidmap.
 #pragma once
 
+#include <sys/types.h>
+
 #include <functional>
 
 #include "base/result.hpp"
@@ -14,6 +16,10 @@ namespace ctr::runtime {
 // inside and runs `work`. The child's error (message and errno) comes back to the caller. `work` runs in
 // a forked copy of this process: call it only while the process is single-threaded.
 Result<void> run_in_userns(const IdMap& map, const std::function<Result<void>()>& work);
+
+// Writes uid_map and gid_map of `pid` (which has just made a user namespace): directly as root, else
+// through newuidmap/newgidmap, which check the ranges against /etc/subuid and /etc/subgid.
+Result<void> write_id_maps(pid_t pid, const IdMap& map);
 
 // Runs `work` directly when `map` is the identity (root without subordinate ids), else in a namespace.
 Result<void> run_as_mapped_root(const IdMap& map, const std::function<Result<void>()>& work);

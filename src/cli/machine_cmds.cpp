@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: MIT
+// `container machine …` (alias `m`): create, delete/rm, inspect, list/ls, logs, run, set-default,
+// start, stop; and the hidden `__supervise` mode the supervisor runs in.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/fs.hpp"
+#include "base/size.hpp"
+#include "cli/commands.hpp"
+#include "cli/output.hpp"
+#include "machine/lifecycle.hpp"
+#include "machine/machine.hpp"
+#include "runtime/join.hpp"
+#include "supervisor/supervisor.hpp"
+
+extern char** environ;
+
+namespace ctr::cli {
+
+using nlohmann::json;
+
+namespace {
+
+struct MachineOptions {
+    std::string name, image, format = "table", cpus, memory, home_mount, platform, user, workdir;
+    std::vector<std::string> names, env, env_files;
+    bool no_boot = false, set_default = false, quiet = false, force = false, root = false, tty = false,
+         interactive = false, detach = false, boot_log = false, follow = false;
+    int time = 10;
+    int lines = -1;
+    std::optional<uint32_t> uid, gid;
+};
+
+std::string self_exe() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "/proc/self/exe";
+    buf[n] = 0;
+    return buf;
+}
+
+struct Ctx {
+    std::unique_ptr<store::Store> store_ptr;
+    std::unique_ptr<machine::Machines> machines_ptr;
+    machine::Machines& machines;
+    explicit Ctx(store::Store s)
+        : store_ptr(std::make_unique<store::Store>(std::move(s))),
+          machines_ptr(std::make_unique<machine::Machines>(*store_ptr)), machines(*machines_ptr) {}
+};
+
+Result<std::unique_ptr<Ctx>> open_ctx() {
+    store::Store s = TRY(store::Store::open());
+    return std::make_unique<Ctx>(std::move(s));
+}
+
+// Reference-style size: whole GiB as "NG", else one decimal "1.5G", below 1 GiB "512M".
+std::string memory_text(uint64_t bytes) {
+    constexpr uint64_t gib = 1ull << 30, mib = 1ull << 20;
+    if (bytes >= gib) {
+        if (bytes % gib == 0) return fmt::format("{}G", bytes / gib);
+        std::string s = fmt::format("{:.1f}G", static_cast<double>(bytes) / gib);
+        if (s.size() > 3 && s.substr(s.size() - 3) == ".0G") s = s.substr(0, s.size() - 3) + "G";
+        return s;
+    }
+    return fmt::format("{}M", bytes / mib);
+}
+
+std::string local_time(const std::string& rfc3339) {
+    struct tm tmv {};
+    if (!::strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tmv)) return "-";
+    std::time_t t = ::timegm(&tmv);
+    struct tm lt {};
+    ::localtime_r(&t, &lt);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &lt);
+    return buf;
+}
+
+Result<machine::BootConfig> boot_config_from(const MachineOptions& o) {
+    machine::BootConfig b = machine::default_boot_config();
+    if (!o.cpus.empty()) {
+        char* end = nullptr;
+        long n = std::strtol(o.cpus.c_str(), &end, 10);
+        if (*end || n < 1) return make_error("invalid cpus \"{}\": expected a positive number", o.cpus);
+        b.cpus = static_cast<int>(n);
+    }
+    if (!o.memory.empty()) {
+        b.memory = TRY(parse_size(o.memory));
+        if (b.memory < (64ull << 20)) return make_error("invalid memory \"{}\": at least 64M is needed", o.memory);
+    }
+    if (!o.home_mount.empty()) {
+        if (o.home_mount != "rw" && o.home_mount != "ro" && o.home_mount != "none")
+            return make_error("invalid home-mount \"{}\": expected rw, ro or none", o.home_mount);
+        b.home_mount = o.home_mount;
+    }
+    return b;
+}
+
+json machine_json(Ctx& c, const std::string& name, bool full) {
+    auto cfg = c.machines.config(name);
+    auto boot = c.machines.boot_config(name);
+    auto st = c.machines.state(name);
+    json j;
+    j["id"] = name;
+    j["status"] = machine::status_name(c.machines.status(name));
+    j["network"] = "host";
+    if (boot) {
+        j["cpus"] = boot->cpus;
+        j["memory"] = boot->memory;
+        if (full) j["homeMount"] = boot->home_mount;
+    }
+    j["diskSize"] = machine::disk_usage(c.machines, name);
+    if (cfg) j["createdDate"] = cfg->created;
+    if (st && !st->started.empty()) j["startedDate"] = st->started;
+    if (full && cfg) {
+        json u = {{"username", cfg->user.username}, {"uid", cfg->user.uid}, {"gid", cfg->user.gid}};
+        j["userSetup"] = u;
+        j["image"] = {{"reference", cfg->image_reference}, {"descriptor", oci::descriptor_to_json(cfg->image)}};
+        json p = {{"os", cfg->platform.os}, {"architecture", cfg->platform.architecture}};
+        if (!cfg->platform.variant.empty()) p["variant"] = cfg->platform.variant;
+        j["platform"] = p;
+        if (st) j["initPid"] = st->init_pid;
+    }
+    return j;
+}
+
+Result<int> do_create(const MachineOptions& o) {
+    if (!o.name.empty()) TRY(machine::validate_name(o.name));
+    machine::CreateOptions co;
+    co.name = o.name;
+    co.image = o.image;
+    co.boot = TRY(boot_config_from(o));
+    co.set_default = o.set_default;
+    if (!o.platform.empty()) {
+        oci::Platform want = TRY(oci::parse_platform(o.platform));
+        if (!oci::platform_matches(want, oci::host_platform()))
+            return make_error("platform {} cannot run on this {} host", want.str(), oci::host_platform().str());
+    }
+    auto c = TRY(open_ctx());
+    auto cfg = machine::create(c->machines, co);
+    if (!cfg) return wrap(std::move(cfg).error(), "failed to create container machine");
+    if (!o.no_boot) {
+        auto r = machine::start(c->machines, cfg->id, self_exe());
+        if (!r) return std::move(r).error();
+    }
+    fmt::print("{}\n", cfg->id);
+    return 0;
+}
+
+Result<int> do_start(const MachineOptions& o) {
+    auto c = TRY(open_ctx());
+    std::string name = TRY(c->machines.resolve(o.name));
+    TRY(machine::start(c->machines, name, self_exe()));
+    fmt::print("{}\n", name);
+    return 0;
+}
+
+Result<int> do_stop(const MachineOptions& o) {
+    if (o.time < 0) return make_error("invalid --time {}: expected seconds >= 0", o.time);
+    auto c = TRY(open_ctx());
+    std::string name = TRY(c->machines.resolve(o.name));
+    auto r = machine::stop(c->machines, name, o.time);
+    if (!r) return wrap(std::move(r).error(), "failed to stop container machine");
+    fmt::print("{}\n", name);
+    return 0;
+}
+
+Result<int> do_remove(const MachineOptions& o) {
+    auto c = TRY(open_ctx());
+    for (const auto& n : o.names)
+        if (!c->machines.exists(n)) return machine::not_found(n);
+    for (const auto& n : o.names) {
+        if (c->machines.status(n) != machine::Status::stopped && !o.force) {
+            // Like the reference, rm stops a running machine first; -f only skips the wait for a clean stop.
+        }
+        bool was_default = c->machines.default_name() == n;
+        if (o.force) TRY(machine::stop(c->machines, n, 0));
+        auto r = machine::remove(c->machines, n);
+        if (!r) return wrap(std::move(r).error(), "failed to delete container machine");
+        fmt::print("{}\n", n);
+        if (was_default)
+            fmt::print(stderr, "Deleted default container machine '{}'. Set a new default with 'container machine "
+                               "set-default <id>'.\n",
+                       n);
+    }
+    return 0;
+}
+
+Result<int> do_list(const MachineOptions& o) {
+    auto c = TRY(open_ctx());
+    auto names = TRY(c->machines.names());
+    if (o.quiet) {
+        for (const auto& n : names) fmt::print("{}\n", n);
+        return 0;
+    }
+    std::string def = c->machines.default_name();
+    if (o.format == "json") {
+        json out = json::array();
+        for (const auto& n : names) {
+            json j = machine_json(*c, n, false);
+            j["default"] = n == def;
+            out.push_back(j);
+        }
+        fmt::print("{}\n", out.dump());
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : names) {
+        json j = machine_json(*c, n, false);
+        rows.push_back({n, j.contains("createdDate") ? local_time(j["createdDate"]) : "-", "host",
+                        j.contains("cpus") ? std::to_string(j["cpus"].get<int>()) : "-",
+                        j.contains("memory") ? memory_text(j["memory"].get<uint64_t>()) : "-",
+                        memory_text(j["diskSize"].get<uint64_t>()), j["status"].get<std::string>(), n == def ? "*" : ""});
+    }
+    print_table({"NAME", "CREATED", "NETWORK", "CPUS", "MEMORY", "DISK", "STATE", "DEFAULT"}, rows);
+    return 0;
+}
+
+Result<int> do_inspect(const MachineOptions& o) {
+    auto c = TRY(open_ctx());
+    std::string name = TRY(c->machines.resolve(o.name));
+    json out = json::array({machine_json(*c, name, true)});
+    print_json(out);
+    return 0;
+}
+
+Result<int> do_set_default(const MachineOptions& o) {
+    auto c = TRY(open_ctx());
+    auto r = c->machines.set_default(o.name);
+    if (!r) return wrap(std::move(r).error(), "failed to set a default container machine");
+    fmt::print("{}\n", o.name);
+    return 0;
+}
+
+Result<int> do_logs(const MachineOptions& o) {
+    auto c = TRY(open_ctx());
+    std::string name = TRY(c->machines.resolve(o.name));
+    std::string path = c->machines.dir(name) + (o.boot_log ? "/boot.log" : "/stdio.log");
+    auto text = fs::read_file(path);
+    if (!text) return wrap(std::move(text).error(), fmt::format("failed to open container machine logs"));
+    std::string t = *text;
+    if (o.lines >= 0) {
+        std::vector<std::string> keep;
+        size_t end = t.size();
+        while (end > 0 && static_cast<int>(keep.size()) < o.lines) {
+            size_t start = t.rfind('\n', end - 1);
+            size_t from = start == std::string::npos ? 0 : start + 1;
+            std::string line = t.substr(from, end - from);
+            while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+            if (!line.empty()) keep.insert(keep.begin(), line);
+            if (start == std::string::npos) break;
+            end = start;
+        }
+        for (const auto& l : keep) fmt::print("{}\n", l);
+    } else {
+        size_t a = t.find_first_not_of("\r\n"), b = t.find_last_not_of("\r\n");
+        if (a != std::string::npos) fmt::print("{}\n", t.substr(a, b - a + 1));
+    }
+    if (o.follow) {
+        std::fflush(stdout);
+        size_t offset = t.size();
+        for (;;) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            auto now = fs::read_file(path);
+            if (!now || now->size() <= offset) continue;
+            fmt::print("{}", now->substr(offset));
+            std::fflush(stdout);
+            offset = now->size();
+        }
+    }
+    return 0;
+}
+
+Result<std::vector<std::string>> read_env_file(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) return make_error("failed to read envfile at {}", path);
+    std::vector<std::string> out;
+    std::string line;
+    while (std::getline(f, line)) {
+        std::string trimmed = line;
+        trimmed.erase(0, trimmed.find_first_not_of(" \t"));
+        if (trimmed.empty() || trimmed[0] == '#') continue;
+        auto eq = trimmed.find('=');
+        std::string key = trimmed.substr(0, eq);
+        if (key.empty()) return make_error("no variable name on line '{}'", line);
+        if (eq == std::string::npos) {
+            if (const char* v = std::getenv(key.c_str())) out.push_back(key + "=" + v);
+        } else {
+            out.push_back(trimmed);
+        }
+    }
+    return out;
+}
+
+Result<int> do_run(MachineOptions& o) {
+    std::vector<std::string> argv = run_command_args();
+    auto c = TRY(open_ctx());
+    std::string name = TRY(c->machines.resolve(o.name));
+    machine::MachineConfig cfg = TRY(c->machines.config(name));
+    machine::BootConfig boot = TRY(c->machines.boot_config(name));
+    runtime::ExecSpec spec;
+    spec.argv = argv;
+    for (const auto& f : o.env_files)
+        for (auto& e : TRY(read_env_file(f))) spec.extra_env.push_back(e);
+    for (const auto& e : o.env) {
+        auto eq = e.find('=');
+        if (eq == 0) return make_error("invalid environment variable \"{}\"", e);
+        if (eq != std::string::npos) spec.extra_env.push_back(e);
+        else if (const char* v = std::getenv(e.c_str())) spec.extra_env.push_back(e + "=" + v);
+    }
+    for (char** p = environ; *p; ++p) {
+        std::string e = *p;
+        if (e.rfind("LANG=", 0) == 0 || e.rfind("LC_", 0) == 0) spec.base_env.push_back(e);
+    }
+    if (const char* term = std::getenv("TERM"); term && ::isatty(STDIN_FILENO)) spec.base_env.push_back(std::string("TERM=") + term);
+    if (o.root) spec.uid = 0, spec.gid = 0;
+    else if (!o.user.empty()) {
+        auto colon = o.user.find(':');
+        spec.user_name = o.user.substr(0, colon);
+        if (colon != std::string::npos) spec.gid = static_cast<uint32_t>(std::strtoul(o.user.c_str() + colon + 1, nullptr, 10));
+    } else {
+        spec.uid = o.uid.value_or(::getuid());
+        spec.gid = o.gid;
+    }
+    if (o.uid && spec.user_name) spec.uid = o.uid;
+    if (o.gid) spec.gid = o.gid;
+    if (!o.workdir.empty()) {
+        spec.cwd = o.workdir;
+    } else if (boot.home_mount != "none") {
+        char buf[4096];
+        if (::getcwd(buf, sizeof buf)) {
+            std::string cwd = buf;
+            const std::string& home = cfg.user.home;
+            if (!home.empty() && (cwd == home || cwd.rfind(home + "/", 0) == 0)) spec.cwd = cwd;
+        }
+    }
+    spec.detach = o.detach;
+    if (!c->machines.state(name) || !c->machines.state(name)->ready)
+        TRY(machine::start(c->machines, name, self_exe()));
+    auto st = c->machines.state(name);
+    if (!st) return make_error("container machine {} stopped before the command could run", name);
+    spec.cgroup = st->cgroup;
+    std::fflush(stdout);
+    int status = TRY(runtime::exec_in_machine(st->init_pid, spec));
+    if (o.detach) fmt::print("{}\n", name);
+    return status;
+}
+
+} // namespace
+
+void add_machine_commands(CLI::App& app, Action& action) {
+    auto o = std::make_shared<MachineOptions>();
+    CLI::App* m = app.add_subcommand("machine", "Manage container machines");
+    m->alias("m");
+    m->require_subcommand(1);
+    m->fallthrough();
+    auto bind = [&action, o](CLI::App* sub, Result<int> (*fn)(MachineOptions&)) {
+        sub->fallthrough();
+        sub->callback([&action, o, fn] { action = [o, fn] { return fn(*o); }; });
+    };
+    auto opt_name = [o](CLI::App* sub) {
+        sub->add_option("name", o->name, "Container machine ID (uses default if not specified)");
+    };
+
+    CLI::App* create = m->add_subcommand("create", "Create a container machine from an image and boot it");
+    create->add_option("image", o->image, "Image reference (e.g. debian:bookworm)")->required();
+    create->add_option("--name", o->name, "Machine name (default: derived from the image)");
+    create->add_option("--cpus", o->cpus, "Number of CPUs (default: all)");
+    create->add_option("--memory", o->memory, "Memory limit, e.g. 2G (default: half of host memory)");
+    create->add_option("--home-mount", o->home_mount, "Home directory mount: rw, ro or none (default: rw)");
+    create->add_flag("--set-default", o->set_default, "Make it the default machine");
+    create->add_flag("--no-boot", o->no_boot, "Create without booting");
+    create->add_option("--platform", o->platform, "Platform os/arch[/variant] (must match the host)");
+    bind(create, [](MachineOptions& x) { return do_create(x); });
+
+    CLI::App* del = m->add_subcommand("delete", "Delete a container machine (stopping it first)");
+    del->alias("rm");
+    del->add_option("names", o->names, "Container machine IDs")->required();
+    del->add_flag("-f,--force", o->force, "Kill a running machine instead of stopping it cleanly");
+    bind(del, [](MachineOptions& x) { return do_remove(x); });
+
+    CLI::App* inspect = m->add_subcommand("inspect", "Display detailed information about a container machine");
+    opt_name(inspect);
+    bind(inspect, [](MachineOptions& x) { return do_inspect(x); });
+
+    CLI::App* list = m->add_subcommand("list", "List container machines");
+    list->alias("ls");
+    list->add_option("--format", o->format, "Output format")->check(CLI::IsMember({"table", "json"}));
+    list->add_flag("-q,--quiet", o->quiet, "Only output the container machine ID");
+    bind(list, [](MachineOptions& x) { return do_list(x); });
+
+    CLI::App* logs = m->add_subcommand("logs", "Fetch container machine logs");
+    logs->add_flag("--boot", o->boot_log, "Show the supervisor's boot log instead of the console");
+    logs->add_flag("-f,--follow", o->follow, "Keep printing new lines");
+    logs->add_option("-n", o->lines, "Number of lines to show from the end");
+    opt_name(logs);
+    bind(logs, [](MachineOptions& x) { return do_logs(x); });
+
+    CLI::App* run = m->add_subcommand("run", "Run a command or login shell in a container machine, booting it if needed");
+    run->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)");
+    run->add_flag("--root", o->root, "Run as root instead of the host user");
+    run->add_option("-u,--user", o->user, "User for the process (name|uid[:gid])");
+    run->add_option("--uid", o->uid, "User ID for the process");
+    run->add_option("--gid", o->gid, "Group ID for the process");
+    run->add_option("-e,--env", o->env, "key=value, or key to inherit from the host")->take_all()->allow_extra_args(false);
+    run->add_option("--env-file", o->env_files, "Read environment variables from a file")->allow_extra_args(false);
+    run->add_option("-w,--workdir,--cwd", o->workdir, "Working directory inside the machine");
+    run->add_flag("-t,--tty", o->tty, "Allocate a pseudo-terminal");
+    run->add_flag("-i,--interactive", o->interactive, "Keep stdin open");
+    run->add_flag("-d,--detach", o->detach, "Run in the background and print the machine ID");
+    bind(run, [](MachineOptions& x) { return do_run(x); });
+
+    CLI::App* set_default = m->add_subcommand("set-default", "Set the default container machine");
+    set_default->add_option("name", o->name, "Container machine ID")->required();
+    bind(set_default, [](MachineOptions& x) { return do_set_default(x); });
+
+    CLI::App* start = m->add_subcommand("start", "Boot a container machine and wait until it is ready");
+    opt_name(start);
+    bind(start, [](MachineOptions& x) { return do_start(x); });
+
+    CLI::App* stop = m->add_subcommand("stop", "Stop a running container machine");
+    stop->add_option("-t,--time", o->time, "Seconds to wait for a clean stop before killing (default 10)");
+    opt_name(stop);
+    bind(stop, [](MachineOptions& x) { return do_stop(x); });
+
+    CLI::App* sup = app.add_subcommand("__supervise", "");
+    sup->group("");
+    sup->add_option("name", o->name)->required();
+    bind(sup, [](MachineOptions& x) -> Result<int> { return supervisor::supervise(x.name); });
+}
+
+} // namespace ctr::cli

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+// Machine lifecycle.
+#include "machine/lifecycle.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/fs.hpp"
+#include "base/log.hpp"
+#include "runtime/cgroup.hpp"
+#include "runtime/userns.hpp"
+
+namespace ctr::machine {
+
+namespace {
+
+constexpr int k_ready_timeout_s = 120;
+
+// Whether the image's merged tree has `path`: the top-most layer that mentions it decides.
+bool image_has(const store::Store& store, const store::Image& img, const std::string& path) {
+    std::string dir = path.substr(0, path.rfind('/'));
+    std::string base = path.substr(path.rfind('/') + 1);
+    for (auto it = img.config.diff_ids.rbegin(); it != img.config.diff_ids.rend(); ++it) {
+        std::string layer = store.layer_path(*it);
+        struct stat st {};
+        if (::lstat((layer + "/" + path).c_str(), &st) == 0)
+            return !(S_ISCHR(st.st_mode) && st.st_rdev == 0); // an overlay whiteout hides it
+    }
+    (void)dir;
+    (void)base;
+    return false;
+}
+
+UserSetup host_user() {
+    UserSetup u;
+    u.uid = ::getuid();
+    u.gid = ::getgid();
+    if (struct passwd* pw = ::getpwuid(u.uid)) {
+        u.username = pw->pw_name;
+        u.home = pw->pw_dir;
+        u.shell = pw->pw_shell;
+    } else {
+        u.username = std::to_string(u.uid);
+        const char* home = std::getenv("HOME");
+        u.home = home ? home : "/";
+        u.shell = "/bin/sh";
+    }
+    return u;
+}
+
+std::string last_boot_log_line(const std::string& dir) {
+    auto text = fs::read_file(dir + "/boot.log");
+    if (!text || text->empty()) return "";
+    std::string t = *text;
+    while (!t.empty() && t.back() == '\n') t.pop_back();
+    return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
+}
+
+uint64_t usage_at(int dirfd) {
+    uint64_t total = 0;
+    DIR* d = ::fdopendir(dirfd);
+    if (!d) {
+        ::close(dirfd);
+        return 0;
+    }
+    while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n == "." || n == "..") continue;
+        struct stat st {};
+        if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        total += static_cast<uint64_t>(st.st_blocks) * 512;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = ::openat(::dirfd(d), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) total += usage_at(sub);
+        }
+    }
+    ::closedir(d);
+    return total;
+}
+
+} // namespace
+
+Result<MachineConfig> create(Machines& machines, const CreateOptions& opts) {
+    store::Store& store = machines.store();
+    auto lock = TRY(store.lock());
+    auto rec = store.find(opts.image);
+    if (!rec) return wrap(std::move(rec).error(), "image is not in the local store (load, import or pull it first)");
+    store::Image img = TRY(store.get(*rec));
+    oci::Reference ref = TRY(oci::parse_reference(rec->name));
+    std::string name = opts.name.empty() ? derive_name(ref) : opts.name;
+    TRY(validate_name(name));
+    if (machines.exists(name)) return make_error("container machine with ID {} already exists", name);
+    if (!image_has(store, img, "sbin/init"))
+        return make_error("image {} has no /sbin/init, so it cannot boot as a machine", rec->name);
+    MachineConfig c;
+    c.id = name;
+    c.image_reference = rec->name;
+    c.image.media_type = img.manifest.media_type;
+    c.image.digest = rec->digest;
+    c.image.size = static_cast<int64_t>(img.manifest_json.size());
+    c.platform = img.config.platform;
+    c.user = host_user();
+    c.created = store::now_rfc3339();
+    // config.json last: a machine exists once it is there, so a killed create leaves only a stray dir.
+    TRY(fs::make_dirs(machines.dir(name), 0700));
+    TRY(machines.write_boot_config(name, opts.boot));
+    TRY(machines.write_config(c));
+    if (opts.set_default || machines.default_name().empty()) TRY(machines.set_default(name));
+    return c;
+}
+
+Result<void> start(Machines& machines, const std::string& name, const std::string& self_exe) {
+    auto lock = TRY(machines.lock(name));
+    std::string dir = machines.dir(name);
+    if (!machines.state(name)) {
+        machines.clear_state(name);
+        (void)::unlink((dir + "/boot-error").c_str()); // stale from an earlier boot
+        pid_t pid = ::fork();
+        if (pid < 0) return sys_error(errno, "fork");
+        if (pid == 0) {
+            // Detach twice: the supervisor belongs to no terminal and no CLI process.
+            ::setsid();
+            if (::fork() != 0) ::_exit(0);
+            int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+            int log = ::open((dir + "/boot.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            ::dup2(null, 0);
+            ::dup2(log >= 0 ? log : null, 1);
+            ::dup2(log >= 0 ? log : null, 2);
+            const char* argv[] = {self_exe.c_str(), "__supervise", name.c_str(), nullptr};
+            ::execv(self_exe.c_str(), const_cast<char* const*>(argv));
+            ::_exit(127);
+        }
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    bool seen = false;
+    for (;;) {
+        auto st = machines.state(name);
+        if (st && st->ready) return {};
+        if (st) seen = true;
+        auto err = fs::read_file(dir + "/boot-error");
+        if (err && !err->empty()) {
+            std::string m = *err;
+            while (!m.empty() && m.back() == '\n') m.pop_back();
+            return make_error("failed to boot container machine {}: {}", name, m);
+        }
+        if (seen && !st)
+            return make_error("container machine {} stopped while booting (see 'container machine logs {}')", name, name);
+        if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(k_ready_timeout_s)) {
+            std::string last = last_boot_log_line(dir);
+            return make_error("container machine {} was not ready within {}s{}", name, k_ready_timeout_s,
+                              last.empty() ? "" : " (last: " + last + ")");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(seen ? 10 : 5));
+    }
+}
+
+Result<void> stop(Machines& machines, const std::string& name, int timeout_s) {
+    auto lock = TRY(machines.lock(name));
+    auto st = machines.state(name);
+    if (!st) {
+        machines.clear_state(name);
+        return {};
+    }
+    TRY(fs::write_file_atomic(machines.dir(name) + "/stop-timeout", std::to_string(timeout_s)));
+    if (::kill(st->supervisor_pid, SIGTERM) != 0 && errno != ESRCH)
+        return sys_error(errno, fmt::format("signal the supervisor of {}", name));
+    auto t0 = std::chrono::steady_clock::now();
+    while (process_start_time(st->supervisor_pid) == st->supervisor_start) {
+        if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(timeout_s + 10)) {
+            // The supervisor is stuck: killing it kills init (parent-death signal) and so the machine.
+            log::debug("supervisor {} did not stop; killing it", st->supervisor_pid);
+            ::kill(st->supervisor_pid, SIGKILL);
+            for (int i = 0; i < 200 && process_start_time(st->init_pid) == st->init_start; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (!st->cgroup.empty()) (void)runtime::remove_cgroup(st->cgroup); // gone with the machine
+            machines.clear_state(name);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return {};
+}
+
+Result<void> remove(Machines& machines, const std::string& name) {
+    TRY(stop(machines, name, 10));
+    auto slock = TRY(machines.store().lock());
+    auto lock = TRY(machines.lock(name));
+    bool was_default = machines.default_name() == name;
+    std::string dir = machines.dir(name);
+    // config.json first: from here on the machine does not exist, even if the removal below is cut short.
+    if (::unlink((dir + "/config.json").c_str()) != 0 && errno != ENOENT)
+        return sys_error(errno, fmt::format("remove \"{}/config.json\"", dir));
+    // The upper layer holds files of the machine's mapped ids.
+    TRY(runtime::run_as_mapped_root(machines.store().id_map(), [&] { return fs::remove_tree(dir); }));
+    if (was_default) machines.clear_default();
+    return {};
+}
+
+uint64_t disk_usage(const Machines& machines, const std::string& name) {
+    int fd = ::open((machines.dir(name) + "/upper").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    return usage_at(fd);
+}
+
+} // namespace ctr::machine

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// Machine lifecycle as the CLI drives it: create, start (spawn the supervisor and wait for
+// readiness), stop (ask the supervisor, wait, escalate), remove.
+#pragma once
+
+#include <string>
+
+#include "machine/machine.hpp"
+
+namespace ctr::machine {
+
+struct CreateOptions {
+    std::string name; // empty: derived from the image
+    std::string image;
+    BootConfig boot;
+    bool set_default = false;
+};
+
+// Makes the machine's directory and configuration from a stored image. The image must hold /sbin/init.
+Result<MachineConfig> create(Machines& machines, const CreateOptions& opts);
+
+// Boots the machine unless it runs; returns when it is ready, or fails with the supervisor's reason.
+// `self_exe` is the binary to start as the supervisor.
+Result<void> start(Machines& machines, const std::string& name, const std::string& self_exe);
+
+// Stops the machine if it runs: its init gets the stop request, then SIGKILL after `timeout_s`.
+Result<void> stop(Machines& machines, const std::string& name, int timeout_s);
+
+// Stops the machine and deletes its directory (upper layer, config, logs).
+Result<void> remove(Machines& machines, const std::string& name);
+
+// Bytes allocated by the machine's own upper layer (what it adds on top of the image).
+uint64_t disk_usage(const Machines& machines, const std::string& name);
+
+} // namespace ctr::machine

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+// Machines on disk (SPEC §3): $DATA/machines/<name>/ holds config.json (identity, image, user),
+// boot-config.json (applied at next start), state.json (pids and start times while running), the
+// overlay upper/work directories, stdio.log and boot.log. $DATA/machines/default names the default.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/lock.hpp"
+#include "base/result.hpp"
+#include "oci/image.hpp"
+#include "oci/reference.hpp"
+#include "store/store.hpp"
+
+namespace ctr::machine {
+
+struct UserSetup {
+    std::string username;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    std::string home;
+    std::string shell;
+};
+
+struct MachineConfig {
+    std::string id;
+    std::string image_reference;
+    oci::Descriptor image; // the manifest
+    oci::Platform platform;
+    UserSetup user;
+    std::string created;
+};
+
+struct BootConfig {
+    int cpus = 1;
+    uint64_t memory = 1ull << 30;
+    std::string home_mount = "rw";
+    bool virtualization = false;
+};
+
+// Present only while a supervisor runs; pids are checked against their start times.
+struct RunState {
+    pid_t supervisor_pid = 0;
+    uint64_t supervisor_start = 0;
+    pid_t init_pid = 0;
+    uint64_t init_start = 0;
+    std::string started;
+    bool ready = false;
+    bool stopping = false;
+    std::string cgroup;
+};
+
+enum class Status { stopped, starting, running, stopping };
+const char* status_name(Status s);
+
+// Name rules: 1–57 characters, lowercase letters, digits and inner hyphens.
+Result<void> validate_name(const std::string& name);
+// "alpine:latest" -> "alpine-latest", dots becoming hyphens.
+std::string derive_name(const oci::Reference& ref);
+// Field 22 of /proc/<pid>/stat; 0 when the process is gone.
+uint64_t process_start_time(pid_t pid);
+// Machine defaults: every CPU; half the host memory in whole GiB, at least 1 GiB.
+BootConfig default_boot_config();
+
+nlohmann::json config_to_json(const MachineConfig& c);
+Result<MachineConfig> config_from_json(const nlohmann::json& j);
+nlohmann::json boot_config_to_json(const BootConfig& b);
+Result<BootConfig> boot_config_from_json(const nlohmann::json& j);
+
+class Machines {
+public:
+    explicit Machines(store::Store& store);
+
+    std::string dir(const std::string& name) const { return m_root + "/" + name; }
+    bool exists(const std::string& name) const;
+    Result<std::vector<std::string>> names() const;
+
+    Result<MachineConfig> config(const std::string& name) const;
+    Result<void> write_config(const MachineConfig& c);
+    Result<BootConfig> boot_config(const std::string& name) const;
+    Result<void> write_boot_config(const std::string& name, const BootConfig& b);
+
+    // The live state, or nullopt when stopped (no state file, or its supervisor is gone).
+    std::optional<RunState> state(const std::string& name) const;
+    Status status(const std::string& name) const;
+    Result<void> write_state(const std::string& name, const RunState& s);
+    void clear_state(const std::string& name);
+
+    std::string default_name() const;
+    Result<void> set_default(const std::string& name);
+    void clear_default();
+    // The given name (which must exist) or the default; errors as the reference words them.
+    Result<std::string> resolve(const std::string& name_or_empty) const;
+
+    // Held for a machine's lifecycle changes (create, start, stop, rm).
+    Result<FileLock> lock(const std::string& name);
+    store::Store& store() { return m_store; }
+
+private:
+    store::Store& m_store;
+    std::string m_root;
+};
+
+Error not_found(const std::string& name);
+
+} // namespace ctr::machine

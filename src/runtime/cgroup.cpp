@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// Unified-hierarchy cgroup handling for machines.
+#include "runtime/cgroup.hpp"
+
+#include <dirent.h>
+#include <linux/magic.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "base/fs.hpp"
+
+namespace ctr::runtime {
+
+std::string unified_mount() {
+    for (const char* p : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+        struct statfs s {};
+        if (::statfs(p, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC) return p;
+    }
+    return "";
+}
+
+std::string unified_path_from(const std::string& text) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t eol = text.find('\n', pos);
+        std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+        pos = eol == std::string::npos ? text.size() : eol + 1;
+        if (line.rfind("0::", 0) == 0) return line.substr(3);
+    }
+    return "";
+}
+
+Result<std::string> create_machine_cgroup(const std::string& name) {
+    std::string mount = unified_mount();
+    if (mount.empty()) return make_error("no cgroup2 hierarchy is mounted");
+    std::string own = unified_path_from(TRY(fs::read_file("/proc/self/cgroup")));
+    std::string parent = mount + (own == "/" ? "" : own);
+    if (::access((parent + "/cgroup.procs").c_str(), W_OK) != 0)
+        return make_error("cgroup \"{}\" is not writable by this user", parent);
+    std::string dir = parent + "/machine-" + name;
+    if (fs::exists(dir)) (void)remove_cgroup(dir); // a stale one from a killed supervisor; mkdir reports
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return sys_error(errno, fmt::format("mkdir \"{}\"", dir));
+    return dir;
+}
+
+Result<void> move_to_cgroup(const std::string& dir, pid_t pid) {
+    std::string procs = dir + "/cgroup.procs";
+    UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", procs));
+    std::string text = std::to_string(pid);
+    if (::write(fd.get(), text.data(), text.size()) < 0)
+        return sys_error(errno, fmt::format("move pid {} into \"{}\"", pid, dir));
+    return {};
+}
+
+Result<void> remove_cgroup(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return errno == ENOENT ? Result<void>{} : sys_error(errno, fmt::format("opendir \"{}\"", dir));
+    std::vector<std::string> subs;
+    while (struct dirent* e = ::readdir(d))
+        if (e->d_type == DT_DIR && std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+            subs.push_back(dir + "/" + e->d_name);
+    ::closedir(d);
+    for (const auto& s : subs) TRY(remove_cgroup(s));
+    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return sys_error(errno, fmt::format("rmdir \"{}\"", dir));
+    return {};
+}
+
+std::vector<pid_t> cgroup_pids(const std::string& dir) {
+    std::vector<pid_t> out;
+    auto text = fs::read_file(dir + "/cgroup.procs");
+    if (text) {
+        size_t pos = 0;
+        while (pos < text->size()) {
+            size_t eol = text->find('\n', pos);
+            std::string n = text->substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+            if (!n.empty()) out.push_back(static_cast<pid_t>(std::atol(n.c_str())));
+            pos = eol == std::string::npos ? text->size() : eol + 1;
+        }
+    }
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return out;
+    std::vector<std::string> subs;
+    while (struct dirent* e = ::readdir(d))
+        if (e->d_type == DT_DIR && std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+            subs.push_back(dir + "/" + e->d_name);
+    ::closedir(d);
+    for (const auto& s : subs)
+        for (pid_t p : cgroup_pids(s)) out.push_back(p);
+    return out;
+}
+
+} // namespace ctr::runtime

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// Namespace joining and the user switch inside the machine.
+#include "runtime/join.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/fs.hpp"
+#include "base/unique_fd.hpp"
+#include "runtime/boot.hpp"
+#include "runtime/cgroup.hpp"
+
+extern char** environ;
+
+namespace ctr::runtime {
+
+namespace {
+
+struct PasswdEntry {
+    std::string name;
+    uint32_t uid = 0, gid = 0;
+    std::string home, shell;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (;;) {
+        size_t p = s.find(sep, start);
+        out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
+        if (p == std::string::npos) break;
+        start = p + 1;
+    }
+    return out;
+}
+
+// The machine's own /etc/passwd, read by hand: NSS modules would be loaded from the machine's disk.
+std::optional<PasswdEntry> find_passwd(const std::optional<std::string>& name, std::optional<uint32_t> uid) {
+    auto text = fs::read_file("/etc/passwd");
+    if (!text) return std::nullopt;
+    for (const auto& line : split(*text, '\n')) {
+        auto f = split(line, ':');
+        if (f.size() < 7) continue;
+        PasswdEntry e{f[0], static_cast<uint32_t>(std::strtoul(f[2].c_str(), nullptr, 10)),
+                      static_cast<uint32_t>(std::strtoul(f[3].c_str(), nullptr, 10)), f[5], f[6]};
+        if ((name && e.name == *name) || (!name && uid && e.uid == *uid)) return e;
+    }
+    return std::nullopt;
+}
+
+std::vector<gid_t> supplementary_groups(const std::string& user, gid_t primary) {
+    std::vector<gid_t> out{primary};
+    auto text = fs::read_file("/etc/group");
+    if (!text || user.empty()) return out;
+    for (const auto& line : split(*text, '\n')) {
+        auto f = split(line, ':');
+        if (f.size() < 4) continue;
+        for (const auto& m : split(f[3], ','))
+            if (m == user) out.push_back(static_cast<gid_t>(std::strtoul(f[2].c_str(), nullptr, 10)));
+    }
+    return out;
+}
+
+[[noreturn]] void child_fail(int code, const std::string& msg) {
+    std::string line = "Error: " + msg + "\n";
+    (void)!::write(STDERR_FILENO, line.data(), line.size()); // the only channel left to the user
+    ::_exit(code);
+}
+
+[[noreturn]] void run_command(const ExecSpec& spec) {
+    std::optional<PasswdEntry> pw;
+    uint32_t uid = 0, gid = 0;
+    if (spec.user_name) {
+        bool numeric = spec.user_name->find_first_not_of("0123456789") == std::string::npos;
+        pw = numeric ? find_passwd(std::nullopt, static_cast<uint32_t>(std::stoul(*spec.user_name)))
+                     : find_passwd(*spec.user_name, std::nullopt);
+        if (!pw && !numeric) child_fail(125, fmt::format("user {} not found in the machine", *spec.user_name));
+        uid = pw ? pw->uid : static_cast<uint32_t>(std::stoul(*spec.user_name));
+        gid = pw ? pw->gid : uid;
+    } else {
+        uid = spec.uid.value_or(0);
+        pw = find_passwd(std::nullopt, uid);
+        gid = pw ? pw->gid : uid;
+    }
+    if (spec.uid && spec.user_name) uid = *spec.uid;
+    if (spec.gid) gid = *spec.gid;
+    std::string home = pw && !pw->home.empty() ? pw->home : (uid == 0 ? "/root" : "/");
+    std::string shell = pw && !pw->shell.empty() ? pw->shell : "/bin/sh";
+    if (::access(shell.c_str(), X_OK) != 0) shell = "/bin/sh";
+    std::string name = pw ? pw->name : std::to_string(uid);
+
+    std::vector<std::string> env = {
+        "PATH=" + std::string(uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                                       : "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"),
+        "HOME=" + home, "USER=" + name, "LOGNAME=" + name, "SHELL=" + shell, "container=container-machine"};
+    for (const auto& e : spec.base_env) env.push_back(e);
+    for (const auto& e : spec.extra_env) {
+        std::string key = e.substr(0, e.find('='));
+        std::erase_if(env, [&](const std::string& x) { return x.substr(0, x.find('=')) == key; });
+        env.push_back(e);
+    }
+    if (spec.cwd.empty() || ::chdir(spec.cwd.c_str()) != 0) {
+        if (!spec.cwd.empty() && spec.argv.size() > 0 && errno == ENOENT && !spec.cwd.empty())
+            child_fail(125, fmt::format("working directory {} does not exist in the machine", spec.cwd));
+        if (::chdir(home.c_str()) != 0) (void)!::chdir("/");
+    }
+    auto groups = supplementary_groups(pw ? pw->name : "", gid);
+    if (::setgroups(groups.size(), groups.data()) != 0) child_fail(125, fmt::format("setgroups: {}", std::strerror(errno)));
+    drop_bounding_capabilities();
+    if (::setresgid(gid, gid, gid) != 0) child_fail(125, fmt::format("setresgid {}: {}", gid, std::strerror(errno)));
+    if (::setresuid(uid, uid, uid) != 0) child_fail(125, fmt::format("setresuid {}: {}", uid, std::strerror(errno)));
+
+    std::vector<std::string> argv = spec.argv;
+    if (argv.empty()) argv = {shell, "-l"};
+    std::vector<char*> cargv, cenv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    for (auto& e : env) cenv.push_back(e.data());
+    cenv.push_back(nullptr);
+    environ = cenv.data();
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGQUIT, SIG_DFL);
+    ::execvp(cargv[0], cargv.data());
+    int err = errno;
+    child_fail(err == ENOENT ? 127 : 126, fmt::format("cannot run {}: {}", argv[0], std::strerror(err)));
+}
+
+int wait_status(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return 125;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 125;
+}
+
+} // namespace
+
+Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
+    const char* k_order[] = {"user", "mnt", "uts", "ipc", "cgroup", "pid"};
+    std::vector<UniqueFd> ns;
+    for (const char* n : k_order) {
+        std::string path = fmt::format("/proc/{}/ns/{}", init_pid, n);
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
+        ns.push_back(std::move(fd));
+    }
+    // Ctrl-C belongs to the command; the CLI waits and reports its status.
+    struct sigaction ign {}, old_int {}, old_quit {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGINT, &ign, &old_int);
+    ::sigaction(SIGQUIT, &ign, &old_quit);
+    int err_pipe[2];
+    if (::pipe2(err_pipe, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
+    UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
+    pid_t pid = ::fork();
+    if (pid < 0) return sys_error(errno, "fork");
+    if (pid == 0) {
+        err_r.reset();
+        auto report = [&](const std::string& what) {
+            std::string m = fmt::format("{}: {}", what, std::strerror(errno));
+            (void)!::write(err_w.get(), m.data(), m.size()); // parent shows it
+            ::_exit(125);
+        };
+        if (spec.detach) {
+            if (::setsid() < 0) report("setsid");
+            int null = ::open("/dev/null", O_RDWR);
+            for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+        }
+        if (!spec.cgroup.empty() && !move_to_cgroup(spec.cgroup, ::getpid())) {
+            // Not fatal: the command runs, only outside the machine's limits.
+        }
+        for (size_t i = 0; i < ns.size(); ++i)
+            if (::setns(ns[i].get(), 0) != 0) report(fmt::format("join the machine's {} namespace", k_order[i]));
+        ns.clear();
+        err_w.reset(); // from here on the command's own stderr reports
+        pid_t inner = ::fork();
+        if (inner < 0) ::_exit(125);
+        if (inner == 0) run_command(spec);
+        ::_exit(wait_status(inner));
+    }
+    err_w.reset();
+    std::string failure;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(err_r.get(), buf, sizeof buf)) > 0) failure.append(buf, static_cast<size_t>(n));
+    if (spec.detach && failure.empty()) {
+        ::sigaction(SIGINT, &old_int, nullptr);
+        ::sigaction(SIGQUIT, &old_quit, nullptr);
+        return 0;
+    }
+    int status = wait_status(pid);
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
+    if (!failure.empty()) return make_error("{}", failure);
+    return status;
+}
+
+} // namespace ctr::runtime

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+// Supervisor: boot, then a poll loop over the console pty and a signalfd.
+#include "supervisor/supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "base/fs.hpp"
+#include "base/log.hpp"
+#include "machine/machine.hpp"
+#include "runtime/boot.hpp"
+#include "runtime/cgroup.hpp"
+
+namespace ctr::supervisor {
+
+namespace {
+
+void say(const std::string& msg) {
+    char stamp[32];
+    std::time_t t = std::time(nullptr);
+    struct tm tmv {};
+    ::gmtime_r(&t, &tmv);
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    std::string line = fmt::format("{} supervisor[{}]: {}\n", stamp, ::getpid(), msg);
+    (void)!::write(STDERR_FILENO, line.data(), line.size()); // boot.log; nowhere else to report
+}
+
+enum class InitKind { systemd, busybox, sysvinit, runit, other };
+
+// Follows /sbin/init's symlinks inside the machine's root to name the init system.
+InitKind init_kind(int root) {
+    std::string path = "sbin/init";
+    for (int hops = 0; hops < 10; ++hops) {
+        char buf[4096];
+        ssize_t n = ::readlinkat(root, path.c_str(), buf, sizeof buf - 1);
+        if (n < 0) break;
+        buf[n] = 0;
+        std::string target = buf;
+        if (target[0] == '/') path = target.substr(1);
+        else path = path.substr(0, path.rfind('/') + 1) + target;
+    }
+    std::string base = path.substr(path.rfind('/') + 1);
+    if (base == "systemd") return InitKind::systemd;
+    if (base == "busybox") return InitKind::busybox;
+    if (base == "runit-init" || base == "runit") return InitKind::runit;
+    if (base == "init") return InitKind::sysvinit;
+    return InitKind::other;
+}
+
+int parse_signal(const std::string& s) {
+    std::string n = s.rfind("SIG", 0) == 0 ? s.substr(3) : s;
+    if (!n.empty() && std::isdigit(static_cast<unsigned char>(n[0]))) return std::atoi(n.c_str());
+    if (n.rfind("RTMIN+", 0) == 0) return SIGRTMIN + std::atoi(n.c_str() + 6);
+    if (n == "RTMIN") return SIGRTMIN;
+    for (int i = 1; i < 32; ++i)
+        if (const char* a = ::sigabbrev_np(i); a && n == a) return i;
+    return 0;
+}
+
+// sysvinit's "telinit 0": a runlevel request on /run/initctl.
+bool sysvinit_runlevel0(int root) {
+    struct {
+        int magic = 0x03091969;
+        int cmd = 1; // INIT_CMD_RUNLVL
+        int runlevel = '0';
+        int sleeptime = 0;
+        char data[368] = {};
+    } req;
+    int fd = ::openat(root, "run/initctl", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = ::write(fd, &req, sizeof req) == static_cast<ssize_t>(sizeof req);
+    ::close(fd);
+    return ok;
+}
+
+// runit's "runit-init 0": stopit executable, reboot not, then SIGCONT to PID 1.
+bool runit_halt(int root, pid_t init) {
+    int fd = ::openat(root, "etc/runit/stopit", O_WRONLY | O_CREAT | O_CLOEXEC, 0100);
+    if (fd < 0) return false;
+    (void)::fchmod(fd, 0100); // already so when created
+    ::close(fd);
+    (void)::fchmodat(root, "etc/runit/reboot", 0, 0); // may not exist; halting is the default then
+    return ::kill(init, SIGCONT) == 0;
+}
+
+std::string read_stop_timeout(const std::string& dir) {
+    auto t = fs::read_file(dir + "/stop-timeout");
+    return t ? *t : "10";
+}
+
+} // namespace
+
+int supervise(const std::string& name) {
+    auto store_r = store::Store::open();
+    if (!store_r) {
+        say(store_r.error().message);
+        return 1;
+    }
+    store::Store& store = *store_r;
+    machine::Machines machines(store);
+    std::string dir = machines.dir(name);
+    auto fail = [&](const std::string& msg) {
+        say("boot failed: " + msg);
+        (void)fs::write_file_atomic(dir + "/boot-error", msg + "\n"); // the CLI falls back to "died"
+        machines.clear_state(name);
+        return 1;
+    };
+    auto cfg = machines.config(name);
+    if (!cfg) return fail(cfg.error().message);
+    auto boot = machines.boot_config(name);
+    if (!boot) return fail(boot.error().message);
+    store::ImageRecord rec{cfg->image_reference, cfg->image.digest, ""};
+    auto img = store.get(rec);
+    if (!img) return fail(fmt::format("image {}: {}", cfg->image_reference, img.error().message));
+
+    runtime::BootSpec spec;
+    spec.hostname = name;
+    for (auto it = img->config.diff_ids.rbegin(); it != img->config.diff_ids.rend(); ++it)
+        spec.lowerdirs += (spec.lowerdirs.empty() ? "" : ":") + store.layer_path(*it);
+    spec.rootfs = dir + "/rootfs";
+    spec.upper = dir + "/upper";
+    spec.work = dir + "/work";
+    if (auto r = fs::make_dirs(spec.rootfs, 0755); !r) return fail(r.error().message);
+    spec.home = cfg->user.home;
+    spec.home_mount = boot->home_mount == "ro"     ? runtime::HomeMount::ro
+                      : boot->home_mount == "none" ? runtime::HomeMount::none
+                                                   : runtime::HomeMount::rw;
+    spec.kvm = boot->virtualization;
+    if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) spec.ssh_auth_sock = sock;
+    spec.hosts = fmt::format("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n", name);
+    if (auto rc = fs::read_file("/etc/resolv.conf")) spec.resolv_conf = *rc;
+    spec.env = {"container=container-machine", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=vt220", "HOME=/"};
+
+    // The console: a pty whose output we copy to stdio.log.
+    int ptm = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (ptm < 0 || ::grantpt(ptm) != 0 || ::unlockpt(ptm) != 0) return fail("allocate the console pty");
+    UniqueFd master(ptm);
+    (void)::fcntl(ptm, F_SETFL, O_NONBLOCK); // the final drain must not block; poll drives the rest
+    spec.console = ::ptsname(ptm);
+    {
+        // Keep a slave open so the master never reads EIO between init's reopenings of the console.
+        struct termios tio {};
+        int s = ::open(spec.console.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (s >= 0 && ::tcgetattr(s, &tio) == 0) {
+            tio.c_oflag &= ~static_cast<tcflag_t>(ONLCR);
+            (void)::tcsetattr(s, TCSANOW, &tio); // cosmetic: no \r in the log
+        }
+        if (s >= 0) (void)::fcntl(s, F_SETFD, FD_CLOEXEC); // kept for the process's life, on purpose
+    }
+    UniqueFd stdio_log(::open((dir + "/stdio.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+
+    auto map = runtime::current_user_idmap();
+    if (!map) return fail(map.error().message);
+    std::string cgroup;
+    if (auto cg = runtime::create_machine_cgroup(name)) cgroup = *cg;
+    else say("no cgroup for the machine (limits not enforced): " + cg.error().message);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
+    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+    UniqueFd sfd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+
+    say(fmt::format("booting {} from {}", name, cfg->image_reference));
+    auto booted = runtime::boot_init(spec, *map, cgroup);
+    if (!booted) {
+        if (!cgroup.empty()) (void)runtime::remove_cgroup(cgroup); // empty: the child is gone
+        return fail(booted.error().message);
+    }
+    pid_t init = booted->pid;
+    InitKind kind = init_kind(booted->root.get());
+    machine::RunState st;
+    st.supervisor_pid = ::getpid();
+    st.supervisor_start = machine::process_start_time(st.supervisor_pid);
+    st.init_pid = init;
+    st.init_start = machine::process_start_time(init);
+    st.started = store::now_rfc3339();
+    st.cgroup = cgroup;
+    st.ready = kind != InitKind::systemd;
+    (void)::unlink((dir + "/boot-error").c_str()); // from an earlier failed boot, if any
+    if (auto w = machines.write_state(name, st); !w) say("write state: " + w.error().message);
+    say(fmt::format("init started as pid {}", init));
+    if (st.ready) say("ready");
+
+    int stop_signal = img->config.stop_signal.empty() ? 0 : parse_signal(img->config.stop_signal);
+    struct timespec deadline {};
+    bool stopping = false;
+    int status = 0;
+    char buf[8192];
+    for (;;) {
+        struct pollfd fds[2] = {{master.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
+        int timeout = (!st.ready || stopping) ? 50 : -1;
+        int n = ::poll(fds, 2, timeout);
+        if (n < 0 && errno != EINTR) break;
+        if (fds[0].revents & POLLIN) {
+            ssize_t got = ::read(master.get(), buf, sizeof buf);
+            if (got > 0 && stdio_log.valid()) (void)!::write(stdio_log.get(), buf, static_cast<size_t>(got));
+        }
+        bool init_gone = false;
+        if (fds[1].revents & POLLIN) {
+            struct signalfd_siginfo si {};
+            while (::read(sfd.get(), &si, sizeof si) == sizeof si) {
+                if (si.ssi_signo == SIGCHLD) {
+                    if (::waitpid(init, &status, WNOHANG) == init) init_gone = true;
+                } else if (!stopping) {
+                    stopping = true;
+                    st.stopping = true;
+                    (void)machines.write_state(name, st); // status shows "stopping"; not essential
+                    int secs = std::atoi(read_stop_timeout(dir).c_str());
+                    ::clock_gettime(CLOCK_MONOTONIC, &deadline);
+                    deadline.tv_sec += secs;
+                    bool asked = false;
+                    if (stop_signal > 0) asked = ::kill(init, stop_signal) == 0;
+                    else if (kind == InitKind::systemd) asked = ::kill(init, SIGRTMIN + 4) == 0;
+                    else if (kind == InitKind::busybox) asked = ::kill(init, SIGUSR2) == 0;
+                    else if (kind == InitKind::sysvinit) asked = sysvinit_runlevel0(booted->root.get());
+                    else if (kind == InitKind::runit) asked = runit_halt(booted->root.get(), init);
+                    if (!asked) asked = ::kill(init, SIGTERM) == 0;
+                    say(fmt::format("stopping (timeout {}s)", secs));
+                }
+            }
+        }
+        if (init_gone) break;
+        if (stopping) {
+            struct timespec now {};
+            ::clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+                say("stop timeout: killing init");
+                ::kill(init, SIGKILL);
+                deadline.tv_sec += 3600;
+            }
+        }
+        if (!st.ready && !stopping) {
+            struct stat sb {};
+            if (::fstatat(booted->root.get(), "run/systemd/private", &sb, 0) == 0) {
+                st.ready = true;
+                (void)machines.write_state(name, st); // the waiting CLI times out if this keeps failing
+                say("ready");
+            }
+        }
+    }
+    // Drain what init wrote last.
+    for (;;) {
+        ssize_t got = ::read(master.get(), buf, sizeof buf);
+        if (got <= 0 || !stdio_log.valid()) break;
+        (void)!::write(stdio_log.get(), buf, static_cast<size_t>(got));
+    }
+    booted->root.reset();
+    if (WIFSIGNALED(status)) say(fmt::format("init killed by signal {}", WTERMSIG(status)));
+    else say(fmt::format("init exited with status {}", WEXITSTATUS(status)));
+    if (!cgroup.empty()) {
+        for (int i = 0; i < 100; ++i) {
+            if (runtime::remove_cgroup(cgroup)) break;
+            ::usleep(10000);
+        }
+    }
+    machines.clear_state(name);
+    say("stopped");
+    return 0;
+}
+
+} // namespace ctr::supervisor
