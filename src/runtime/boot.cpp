@@ -209,6 +209,7 @@ int child_main(void* arg) {
             (void)::unlink(target.c_str()); // the agent is optional; the machine boots without it
     }
     write_in_root(c, r + "/etc/hosts", s.hosts);
+    write_in_root(c, r + "/etc/hostname", s.hostname + "\n"); // systemd sets the hostname from it
     if (!s.resolv_conf.empty()) write_in_root(c, r + "/etc/resolv.conf", s.resolv_conf);
 
     if (::chdir(r.c_str()) != 0) die(c, "chdir " + r);

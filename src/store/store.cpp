@@ -68,13 +68,15 @@ Result<void> Store::remove_owned_tree(const std::string& path) {
 Result<FileLock> Store::lock() {
     FileLock l = TRY(FileLock::acquire(m_root + "/lock"));
     // Work files are named "<pid>-…" (tmp/) or "tmp-<pid>-…" (layers/sha256/); clear those of dead commands.
-    for (const std::string& dir : {m_root + "/tmp", m_root + "/layers/sha256"}) {
+    for (const auto& [dir, prefix] : {std::pair{m_root + "/tmp", ""}, std::pair{m_root + "/layers/sha256", "tmp-"}}) {
         DIR* d = ::opendir(dir.c_str());
         if (!d) continue;
         std::vector<std::string> stale;
         while (struct dirent* e = ::readdir(d)) {
             std::string n = e->d_name;
-            std::string num = n.rfind("tmp-", 0) == 0 ? n.substr(4) : n;
+            // Only work-file names: a layer directory's hex name can start with digits too.
+            if (n.rfind(prefix, 0) != 0 || n.find('-', std::string(prefix).size()) == std::string::npos) continue;
+            std::string num = n.substr(std::string(prefix).size());
             if (num.empty() || !std::isdigit(static_cast<unsigned char>(num[0]))) continue;
             pid_t pid = static_cast<pid_t>(std::atol(num.c_str()));
             if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(dir + "/" + n);

@@ -163,6 +163,11 @@ int supervise(const std::string& name) {
 
     auto map = runtime::current_user_idmap();
     if (!map) return fail(map.error().message);
+    if (map->identity()) {
+        // Root without subordinate ids: ids 0..65535 map to themselves. A map narrower than the whole id
+        // space is also how systemd recognises a user namespace and skips units it cannot run there.
+        map->uids = map->gids = {{0, 0, 65536}};
+    }
     std::string cgroup;
     if (auto cg = runtime::create_machine_cgroup(name)) cgroup = *cg;
     else say("no cgroup for the machine (limits not enforced): " + cg.error().message);
