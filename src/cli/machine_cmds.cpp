@@ -31,11 +31,12 @@ using nlohmann::json;
 namespace {
 
 struct MachineOptions {
-    std::string name, image, format = "table", cpus, memory, home_mount, platform, user, workdir;
+    std::string name, image, format = "table", memory, home_mount, platform, user, workdir;
     std::vector<std::string> names, env, env_files;
     bool no_boot = false, set_default = false, quiet = false, force = false, root = false, tty = false,
          interactive = false, detach = false, boot_log = false, follow = false;
     int time = 10;
+    int cpus = 0;
     int lines = -1;
     std::optional<uint32_t> uid, gid;
 };
@@ -87,12 +88,7 @@ std::string local_time(const std::string& rfc3339) {
 
 Result<machine::BootConfig> boot_config_from(const MachineOptions& o) {
     machine::BootConfig b = machine::default_boot_config();
-    if (!o.cpus.empty()) {
-        char* end = nullptr;
-        long n = std::strtol(o.cpus.c_str(), &end, 10);
-        if (*end || n < 1) return make_error("invalid cpus \"{}\": expected a positive number", o.cpus);
-        b.cpus = static_cast<int>(n);
-    }
+    if (o.cpus > 0) b.cpus = o.cpus;
     if (!o.memory.empty()) {
         b.memory = TRY(parse_size(o.memory));
         if (b.memory < (64ull << 20)) return make_error("invalid memory \"{}\": at least 64M is needed", o.memory);
@@ -374,7 +370,7 @@ void add_machine_commands(CLI::App& app, Action& action) {
     CLI::App* create = m->add_subcommand("create", "Create a container machine from an image and boot it");
     create->add_option("image", o->image, "Image reference (e.g. debian:bookworm)")->required();
     create->add_option("--name", o->name, "Machine name (default: derived from the image)");
-    create->add_option("--cpus", o->cpus, "Number of CPUs (default: all)");
+    create->add_option("--cpus", o->cpus, "Number of CPUs (default: all)")->check(CLI::PositiveNumber);
     create->add_option("--memory", o->memory, "Memory limit, e.g. 2G (default: half of host memory)");
     create->add_option("--home-mount", o->home_mount, "Home directory mount: rw, ro or none (default: rw)");
     create->add_flag("--set-default", o->set_default, "Make it the default machine");

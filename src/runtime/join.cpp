@@ -67,13 +67,22 @@ std::vector<gid_t> supplementary_groups(const std::string& user, gid_t primary) 
     return out;
 }
 
+// Setup failures go back to the CLI (which prints them as its error); exec failures are the
+// command's own and print here with the shell's statuses.
+int g_err_fd = -1;
+
 [[noreturn]] void child_fail(int code, const std::string& msg) {
+    if (code == 125 && g_err_fd >= 0) {
+        (void)!::write(g_err_fd, msg.data(), msg.size()); // the CLI reports it
+        ::_exit(code);
+    }
     std::string line = "Error: " + msg + "\n";
     (void)!::write(STDERR_FILENO, line.data(), line.size()); // the only channel left to the user
     ::_exit(code);
 }
 
-[[noreturn]] void run_command(const ExecSpec& spec) {
+[[noreturn]] void run_command(const ExecSpec& spec, int err_fd) {
+    g_err_fd = err_fd;
     std::optional<PasswdEntry> pw;
     uint32_t uid = 0, gid = 0;
     if (spec.user_name) {
@@ -179,10 +188,10 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         for (size_t i = 0; i < ns.size(); ++i)
             if (::setns(ns[i].get(), 0) != 0) report(fmt::format("join the machine's {} namespace", k_order[i]));
         ns.clear();
-        err_w.reset(); // from here on the command's own stderr reports
         pid_t inner = ::fork();
-        if (inner < 0) ::_exit(125);
-        if (inner == 0) run_command(spec);
+        if (inner < 0) report("fork");
+        if (inner == 0) run_command(spec, err_w.get());
+        err_w.reset(); // the pipe now closes when the command execs (or fails)
         ::_exit(wait_status(inner));
     }
     err_w.reset();

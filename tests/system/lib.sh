@@ -15,11 +15,33 @@ chmod 755 "$T/bin/container"
 C=$T/bin/container
 TEST_USER=${CONTAINER_TEST_USER:-ctrtest}
 
+# A cgroup of this test's own in the unified hierarchy, as systemd would delegate to a user session:
+# machines put their cgroups below it, and the test user gets one it owns.
+CG_ROOT=""
+for m in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+    if [[ $(stat -f -c %T "$m" 2>/dev/null) == cgroup2fs ]]; then CG_ROOT=$m; break; fi
+done
+TEST_CG=""
+USER_CG=""
+if [[ $(id -u) == 0 && -n $CG_ROOT ]]; then
+    TEST_CG=$CG_ROOT/ctr-test-$$
+    mkdir -p "$TEST_CG/self" "$TEST_CG/user"
+    echo $$ >"$TEST_CG/self/cgroup.procs"
+    if id -u "$TEST_USER" >/dev/null 2>&1; then
+        USER_CG=$TEST_CG/user
+        chown -R "$TEST_USER" "$USER_CG"
+    fi
+fi
+
 CLEANUPS=()
 on_exit() { CLEANUPS+=("$*"); }
 _finish() {
     local rc=$?
     for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[i]}" || true; done
+    if [[ -n $TEST_CG ]]; then
+        echo $$ >"$CG_ROOT/cgroup.procs" 2>/dev/null || true
+        find "$TEST_CG" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    fi
     if [[ $(id -u) == 0 ]]; then
         rm -rf "$T"
     else
@@ -42,7 +64,9 @@ run_as_user() {
     if is_root; then
         local home
         home=$(getent passwd "$TEST_USER" | cut -d: -f6)
-        runuser -u "$TEST_USER" -- env "HOME=$home" "C=$C" "T=$T" "CONTAINER_DATA_DIR=$T/udata" \
+        # Move into the user's cgroup first (only root may move a process there), then drop to the user.
+        bash -c 'if [[ -n $1 ]]; then echo $$ >"$1/cgroup.procs"; fi; shift; exec "$@"' _ "$USER_CG" \
+            runuser -u "$TEST_USER" -- env "HOME=$home" "C=$C" "T=$T" "CONTAINER_DATA_DIR=$T/udata" \
             ${CONTAINER_DEBUG:+CONTAINER_DEBUG=$CONTAINER_DEBUG} "$@"
     else
         env "CONTAINER_DATA_DIR=$T/udata" "$@"
@@ -79,4 +103,28 @@ busybox_images() {
             fail "oci-convert.sh failed"
         chmod -R a+rX "$T/bb"
     fi
+}
+
+# Stops and removes every machine of a data directory (run at exit by tests that boot machines).
+remove_all_machines() { # remove_all_machines RUNNER DATA
+    local run=$1 m
+    for m in $($run "$C" machine ls -q 2>/dev/null); do $run "$C" machine rm -f "$m" >/dev/null 2>&1 || true; done
+}
+
+# Both modes a machine test runs in: "" (root) and run_as_user (the unprivileged test user).
+machine_modes() {
+    if is_root; then echo root; fi
+    if have_test_user || ! is_root; then echo user; fi
+}
+runner_for() { [[ $1 == root ]] && echo "" || echo run_as_user; }
+data_for() { [[ $1 == root ]] && echo "$T/data" || echo "$T/udata"; }
+
+# No process of the machine is left: its cgroup is gone or empty, and no mount of the data dir remains.
+assert_machine_gone() { # assert_machine_gone DATA NAME
+    local data=$1 name=$2 cg
+    for cg in $(find "${CG_ROOT:-/nonexistent}" -type d -name "machine-$name" 2>/dev/null); do
+        [[ -z $(cat "$cg/cgroup.procs" 2>/dev/null) ]] || fail "processes left in $cg: $(cat "$cg/cgroup.procs")"
+    done
+    ! grep -q "$data/machines/$name" /proc/self/mountinfo || fail "mounts of $name left on the host"
+    [[ ! -e $data/machines/$name/state.json ]] || fail "state.json left for stopped $name"
 }
