@@ -163,6 +163,10 @@ void apply_mounts(const Child& c, const std::string& root) {
 int child_main(void* arg) {
     const Child& c = *static_cast<Child*>(arg);
     const BootSpec& s = *c.spec;
+    // The supervisor blocks the signals it reads through signalfd; init must start with none blocked.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     char b = 0;
     if (::read(c.go_fd, &b, 1) != 1 || b != 'g') ::_exit(1);
     if (::setresgid(0, 0, 0) != 0) die(c, "setresgid 0");

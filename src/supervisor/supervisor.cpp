@@ -13,7 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <cstdlib>
+#include <functional>
 #include <cstring>
 
 #include "base/fs.hpp"
@@ -92,6 +95,24 @@ bool runit_halt(int root, pid_t init) {
     ::close(fd);
     (void)::fchmodat(root, "etc/runit/reboot", 0, 0); // may not exist; halting is the default then
     return ::kill(init, SIGCONT) == 0;
+}
+
+// Runs `fn` in a child that joined init's user namespace: root there may write files of the machine's
+// mapped root (the initctl fifo is 0600) that the supervisor's own uid may not.
+bool as_machine_root(pid_t init, const std::function<bool()>& fn) {
+    UniqueFd ns(::open(fmt::format("/proc/{}/ns/user", init).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns.valid()) return false;
+    pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+        // Host root is already allowed; setns into a child namespace of ours works for both.
+        if (::geteuid() != 0 && ::setns(ns.get(), CLONE_NEWUSER) != 0) ::_exit(1);
+        ::_exit(fn() ? 0 : 1);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 std::string read_stop_timeout(const std::string& dir) {
@@ -230,8 +251,10 @@ int supervise(const std::string& name) {
                     if (stop_signal > 0) asked = ::kill(init, stop_signal) == 0;
                     else if (kind == InitKind::systemd) asked = ::kill(init, SIGRTMIN + 4) == 0;
                     else if (kind == InitKind::busybox) asked = ::kill(init, SIGUSR2) == 0;
-                    else if (kind == InitKind::sysvinit) asked = sysvinit_runlevel0(booted->root.get());
-                    else if (kind == InitKind::runit) asked = runit_halt(booted->root.get(), init);
+                    else if (kind == InitKind::sysvinit)
+                        asked = as_machine_root(init, [&] { return sysvinit_runlevel0(booted->root.get()); });
+                    else if (kind == InitKind::runit)
+                        asked = as_machine_root(init, [&] { return runit_halt(booted->root.get(), init); });
                     if (!asked) asked = ::kill(init, SIGTERM) == 0;
                     say(fmt::format("stopping (timeout {}s)", secs));
                 }
