@@ -28,15 +28,13 @@ const char* status_name(Status s) {
 Error not_found(const std::string& name) { return make_error("container machine with ID {} not found", name); }
 
 Result<void> validate_name(const std::string& n) {
-    if (n.empty() || n.size() > 57)
-        return make_error("invalid container machine name \"{}\": it must be 1 to 57 characters long", n);
+    bool ok = !n.empty() && n.size() <= 57 && n.front() != '-' && n.back() != '-';
     for (char c : n)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return make_error("invalid container machine name \"{}\": only lowercase letters, digits and hyphens are "
-                              "allowed",
-                              n);
-    if (n.front() == '-' || n.back() == '-')
-        return make_error("invalid container machine name \"{}\": it must start and end with a letter or digit", n);
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) ok = false;
+    if (!ok)
+        return make_error("invalid container machine name \"{}\": it must start and end with a lowercase letter or "
+                          "digit, contain only lowercase letters, digits and hyphens, and be 1 to 57 characters long",
+                          n);
     return {};
 }
 

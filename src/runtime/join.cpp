@@ -120,6 +120,7 @@ int g_err_fd = -1;
         if (::chdir(home.c_str()) != 0) (void)!::chdir("/");
     }
     auto groups = supplementary_groups(pw ? pw->name : "", gid);
+    if (pw && pw->gid != gid) groups.push_back(pw->gid); // --gid changes the primary group, not membership
     if (::setgroups(groups.size(), groups.data()) != 0) child_fail(125, fmt::format("setgroups: {}", std::strerror(errno)));
     drop_bounding_capabilities();
     if (::setresgid(gid, gid, gid) != 0) child_fail(125, fmt::format("setresgid {}: {}", gid, std::strerror(errno)));

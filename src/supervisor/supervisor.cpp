@@ -159,7 +159,7 @@ int supervise(const std::string& name) {
                                                    : runtime::HomeMount::rw;
     spec.kvm = boot->virtualization;
     if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) spec.ssh_auth_sock = sock;
-    spec.hosts = fmt::format("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n", name);
+    spec.hosts = fmt::format("127.0.0.1 localhost\n127.0.1.1 {}\n::1 localhost ip6-localhost ip6-loopback\n", name);
     if (auto rc = fs::read_file("/etc/resolv.conf")) spec.resolv_conf = *rc;
     spec.env = {"container=container-machine", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "TERM=vt220", "HOME=/"};
