@@ -28,7 +28,7 @@ lifecycle() {
     $run "$C" machine create --no-boot busybox-fixture:1.0 >"$T/out" || fail "create derived"
     [[ $(cat "$T/out") == busybox-fixture-1-0 ]] || fail "derived name: $(cat "$T/out")"
     expect_error 'already exists' $run "$C" machine create --no-boot busybox-fixture:1.0
-    expect_error 'must start and end with a letter or digit' $run "$C" machine create --no-boot --name -bad busybox-fixture:1.0
+    expect_error 'must start and end with a lowercase letter or digit' $run "$C" machine create --no-boot --name -bad busybox-fixture:1.0
     expect_error 'contain only lowercase letters, digits and hyphens' $run "$C" machine create --no-boot --name Bad busybox-fixture:1.0
     expect_error 'be 1 to 57 characters long' $run "$C" machine create --no-boot --name "$(printf 'a%.0s' {1..58})" busybox-fixture:1.0
     expect_error 'image docker.io/library/nope:latest not found|image nope not found' $run "$C" machine create nope
