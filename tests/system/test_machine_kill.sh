@@ -68,7 +68,15 @@ kills() {
     $run "$C" machine logs --boot k2 | grep -q "stop timeout: killing init" || fail "no kill after the timeout"
     assert_machine_gone "$data" k2
 
-    # 4. Ten machines from one image at once, each adding under 1 MiB on disk before boot.
+    # 4. After a host reboot the recorded pids belong to other processes (or none): start times tell.
+    $run "$C" machine create --no-boot --name k3 busybox-fixture:1.0 >/dev/null
+    printf '{"supervisorPid": %d, "supervisorStart": 1, "initPid": 1, "initStart": 1, "ready": true}\n' $$ |
+        $run tee "$data/machines/k3/state.json" >/dev/null
+    [[ $($run "$C" machine inspect k3 | field 'd[0]["status"]') == stopped ]] || fail "stale state reads as running"
+    [[ $($run "$C" machine run -n k3 hostname) == k3 ]] || fail "k3 does not boot over stale state"
+    $run "$C" machine rm -f k3 >/dev/null 2>&1
+
+    # 5. Ten machines from one image at once, each adding under 1 MiB on disk before boot.
     local i names=()
     for i in $(seq 0 9); do
         $run "$C" machine create --no-boot --name "many-$i" busybox-fixture:1.0 >/dev/null
