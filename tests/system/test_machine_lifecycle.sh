@@ -93,6 +93,18 @@ lifecycle() {
     for _ in $(seq 50); do $run "$C" machine run -n box -- test -e /tmp/detached && break; sleep 0.1; done
     $run "$C" machine run -n box -- test -e /tmp/detached || fail "detached command did not run"
 
+    # Ctrl-C (SIGINT to the foreground process group) reaches the command, not the CLI or the machine.
+    setsid bash -c "$(declare -f run_as_user is_root); TEST_USER=$TEST_USER USER_CG=$USER_CG C=$C T=$T; \
+        $run \"\$C\" machine run -n box -- sh -c 'trap \"echo got-int; exit 5\" INT; echo waiting; sleep 100 & wait' \
+        >$T/int.out 2>&1; echo \$? >$T/int.rc" &
+    for _ in $(seq 100); do grep -q waiting "$T/int.out" 2>/dev/null && break; sleep 0.05; done
+    kill -INT -- -"$(pgrep -f "trap \"echo got-int" | head -1 | xargs ps -o pgid= -p | tr -d ' ')" 2>/dev/null ||
+        fail "could not find the run's process group"
+    for _ in $(seq 100); do [[ -s $T/int.rc ]] && break; sleep 0.05; done
+    [[ $(cat "$T/int.rc") == 5 && $(cat "$T/int.out") == *got-int* ]] ||
+        fail "SIGINT did not reach the command: rc=$(cat "$T/int.rc" 2>/dev/null) out=$(cat "$T/int.out")"
+    [[ $($run "$C" machine inspect box | field 'd[0]["status"]') == running ]] || fail "SIGINT stopped the machine"
+
     # The machine's view: PID 1 is init, the environment marker, the private /dev, /etc/hosts.
     [[ $($run "$C" machine run -n box --root -- cat /proc/1/environ | tr '\0' '\n' | grep ^container=) == container=container-machine ]] ||
         fail "init environment"
