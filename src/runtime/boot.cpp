@@ -86,6 +86,45 @@ struct Child {
     ::_exit(1);
 }
 
+[[noreturn]] void die_msg(const Child& c, const std::string& msg) {
+    (void)!::write(c.err_fd, msg.data(), msg.size()); // the parent treats silence as failure too
+    ::_exit(1);
+}
+
+// Runs the provisioning script in the finished root, as root, with stdout and stderr on ours (boot.log).
+void provision(const Child& c, const BootSpec& s) {
+    bool own = ::access(s.image_provision_script.c_str(), X_OK) == 0;
+    pid_t pid = ::fork();
+    if (pid < 0) die(c, "fork for provisioning");
+    if (pid == 0) {
+        int null = ::open("/dev/null", O_RDONLY);
+        if (null >= 0) ::dup2(null, 0);
+        ::dup2(2, 1);
+        std::vector<std::string> env = s.provision_env;
+        env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        std::vector<char*> envp;
+        for (auto& e : env) envp.push_back(e.data());
+        envp.push_back(nullptr);
+        if (own) {
+            char* argv[] = {const_cast<char*>(s.image_provision_script.c_str()), nullptr};
+            ::execve(argv[0], argv, envp.data());
+        } else {
+            char* argv[] = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
+                            const_cast<char*>(s.provision_script.c_str()), const_cast<char*>("create-user.sh"),
+                            nullptr};
+            ::execve("/bin/sh", argv, envp.data());
+        }
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) die(c, "wait for provisioning");
+    std::string which = own ? s.image_provision_script : "the built-in provisioning script";
+    if (WIFSIGNALED(status)) die_msg(c, fmt::format("{} was killed by signal {}", which, WTERMSIG(status)));
+    if (WEXITSTATUS(status) != 0)
+        die_msg(c, fmt::format("{} failed with exit status {}", which, WEXITSTATUS(status)));
+}
+
 unsigned long locked_flags(const char* path) {
     struct statvfs s {};
     if (::statvfs(path, &s) != 0) return 0;
@@ -240,6 +279,7 @@ int child_main(void* arg) {
         ::close(rootfd);
     }
     drop_bounding_capabilities();
+    if (s.provision) provision(c, s);
     if (::setsid() < 0) die(c, "setsid");
     int con = ::open("/dev/console", O_RDWR);
     if (con < 0) die(c, "open /dev/console");

@@ -33,6 +33,11 @@ struct BootSpec {
     std::string hosts;       // /etc/hosts content
     std::string resolv_conf; // /etc/resolv.conf content (empty: leave the image's)
     std::vector<std::string> env;
+    // First-boot provisioning: run before init as root inside the machine, output on the caller's stderr.
+    bool provision = false;
+    std::string provision_script;              // the built-in script, used unless the image has its own
+    std::string image_provision_script;        // path of the image's own script, used when executable
+    std::vector<std::string> provision_env;    // CONTAINER_* variables
 };
 
 // The running child: its pid, and the fd over which it sends the machine's root directory.

@@ -22,6 +22,7 @@
 #include "base/fs.hpp"
 #include "base/log.hpp"
 #include "machine/machine.hpp"
+#include "provisioning/provisioning.hpp"
 #include "runtime/boot.hpp"
 #include "runtime/cgroup.hpp"
 
@@ -161,6 +162,16 @@ int supervise(const std::string& name) {
     if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) spec.ssh_auth_sock = sock;
     spec.hosts = fmt::format("127.0.0.1 localhost\n127.0.1.1 {}\n::1 localhost ip6-localhost ip6-loopback\n", name);
     if (auto rc = fs::read_file("/etc/resolv.conf")) spec.resolv_conf = *rc;
+    spec.provision = !fs::exists(dir + "/provisioned");
+    spec.provision_script = provisioning::builtin_script();
+    spec.image_provision_script = provisioning::k_image_script;
+    spec.provision_env = {"CONTAINER_USER=" + cfg->user.username,
+                          "CONTAINER_UID=" + std::to_string(cfg->user.uid),
+                          "CONTAINER_GID=" + std::to_string(cfg->user.gid),
+                          "CONTAINER_HOME=" + cfg->user.home,
+                          "CONTAINER_MACHINE_ID=" + name,
+                          "CONTAINER_SHELL=" + cfg->user.shell,
+                          "CONTAINER_HOME_MOUNT=" + boot->home_mount};
     spec.env = {"container=container-machine", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "TERM=vt220", "HOME=/"};
 
@@ -206,6 +217,13 @@ int supervise(const std::string& name) {
         return fail(booted.error().message);
     }
     pid_t init = booted->pid;
+    if (spec.provision) {
+        // Recorded on the host, so it never runs twice; init only started because it succeeded.
+        if (auto w = fs::write_file_atomic(dir + "/provisioned", store::now_rfc3339() + "\n"); !w)
+            say("record provisioning: " + w.error().message);
+        else
+            say("first-boot provisioning done");
+    }
     InitKind kind = init_kind(booted->root.get());
     machine::RunState st;
     st.supervisor_pid = ::getpid();
@@ -222,6 +240,7 @@ int supervise(const std::string& name) {
 
     int stop_signal = img->config.stop_signal.empty() ? 0 : parse_signal(img->config.stop_signal);
     struct timespec deadline {};
+    struct timespec systemd_since {};
     bool stopping = false;
     int status = 0;
     char buf[8192];
@@ -271,8 +290,19 @@ int supervise(const std::string& name) {
             }
         }
         if (!st.ready && !stopping) {
+            // systemd accepts commands once its private socket exists; a user's systemctl goes through
+            // the system bus, so when the image has D-Bus wait for its socket too (a few seconds at most).
             struct stat sb {};
-            if (::fstatat(booted->root.get(), "run/systemd/private", &sb, 0) == 0) {
+            int root = booted->root.get();
+            bool systemd_up = ::fstatat(root, "run/systemd/private", &sb, 0) == 0;
+            bool bus_needed = ::fstatat(root, "usr/lib/systemd/system/dbus.socket", &sb, 0) == 0 ||
+                              ::fstatat(root, "lib/systemd/system/dbus.socket", &sb, 0) == 0;
+            bool bus_up = ::fstatat(root, "run/dbus/system_bus_socket", &sb, 0) == 0;
+            struct timespec now {};
+            ::clock_gettime(CLOCK_MONOTONIC, &now);
+            if (systemd_up && systemd_since.tv_sec == 0) systemd_since = now;
+            bool bus_gave_up = systemd_up && now.tv_sec - systemd_since.tv_sec >= 5;
+            if (systemd_up && (!bus_needed || bus_up || bus_gave_up)) {
                 st.ready = true;
                 (void)machines.write_state(name, st); // the waiting CLI times out if this keeps failing
                 say("ready");
