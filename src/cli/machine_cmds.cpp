@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -340,6 +341,12 @@ Result<int> do_run(MachineOptions& o) {
         }
     }
     spec.detach = o.detach;
+    // A terminal for the login shell, for -t, or when both ends are terminals (SPEC §5).
+    bool terminals = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+    spec.tty = o.tty || (argv.empty() && ::isatty(STDIN_FILENO)) || (!argv.empty() && terminals);
+    if (spec.tty && std::none_of(spec.base_env.begin(), spec.base_env.end(),
+                                 [](const std::string& e) { return e.rfind("TERM=", 0) == 0; }))
+        spec.base_env.push_back(std::string("TERM=") + (std::getenv("TERM") ? std::getenv("TERM") : "xterm"));
     if (!c->machines.state(name) || !c->machines.state(name)->ready)
         TRY(machine::start(c->machines, name, self_exe()));
     auto st = c->machines.state(name);

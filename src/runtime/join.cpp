@@ -6,7 +6,12 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -141,6 +146,112 @@ int g_err_fd = -1;
     child_fail(err == ENOENT ? 127 : 126, fmt::format("cannot run {}: {}", argv[0], std::strerror(err)));
 }
 
+bool send_fd(int sock, int fd) {
+    char byte = 'm';
+    struct iovec iov {&byte, 1};
+    char ctrl[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctrl;
+    msg.msg_controllen = sizeof ctrl;
+    struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    return ::sendmsg(sock, &msg, 0) == 1;
+}
+
+int recv_fd(int sock) {
+    char byte = 0;
+    struct iovec iov {&byte, 1};
+    char ctrl[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctrl;
+    msg.msg_controllen = sizeof ctrl;
+    if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
+    struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    if (!cm || cm->cmsg_type != SCM_RIGHTS) return -1;
+    int fd = -1;
+    std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+    return fd;
+}
+
+bool write_all(int fd, const char* p, size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return false;
+        p += w;
+        n -= static_cast<size_t>(w);
+    }
+    return true;
+}
+
+// Copies between our terminal (or pipes) and the machine's pty until the command closes it. Raw mode
+// on our terminal so Ctrl-C, Ctrl-Z and Ctrl-D reach the machine's line discipline; restored on exit.
+void proxy_pty(int master) {
+    bool interactive = ::isatty(STDIN_FILENO);
+    struct termios saved {};
+    bool restored = true;
+    if (interactive && ::tcgetattr(STDIN_FILENO, &saved) == 0) {
+        struct termios raw = saved;
+        ::cfmakeraw(&raw);
+        if (::tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0) restored = false;
+    }
+    ScopeExit restore([&] {
+        if (!restored) (void)::tcsetattr(STDIN_FILENO, TCSADRAIN, &saved); // best effort: nothing else to do
+    });
+    auto sync_size = [&] {
+        struct winsize ws {};
+        if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+            (void)::ioctl(master, TIOCSWINSZ, &ws); // a pipe has no size; the pty keeps its default
+    };
+    sync_size();
+    sigset_t winch;
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    sigset_t old_mask;
+    ::sigprocmask(SIG_BLOCK, &winch, &old_mask);
+    UniqueFd sfd(::signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK));
+    bool stdin_open = true;
+    char buf[16384];
+    for (;;) {
+        struct pollfd fds[3] = {{master, POLLIN, 0}, {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}, {sfd.get(), POLLIN, 0}};
+        if (::poll(fds, 3, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = ::read(master, buf, sizeof buf);
+            if (n <= 0) break; // EIO: the last holder of the terminal has gone
+            if (!write_all(STDOUT_FILENO, buf, static_cast<size_t>(n))) break;
+        }
+        if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+            if (n > 0) {
+                (void)write_all(master, buf, static_cast<size_t>(n)); // a closed pty shows up on the read side
+            } else {
+                stdin_open = false;
+                if (!interactive) {
+                    char eof = 4; // end of input from a pipe: the machine side sees Ctrl-D
+                    (void)write_all(master, &eof, 1);
+                }
+            }
+        }
+        if (fds[2].revents & POLLIN) {
+            struct signalfd_siginfo si {};
+            while (::read(sfd.get(), &si, sizeof si) == sizeof si) {
+            }
+            sync_size();
+        }
+    }
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+}
+
 int wait_status(pid_t pid) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0)
@@ -166,9 +277,11 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGINT, &ign, &old_int);
     ::sigaction(SIGQUIT, &ign, &old_quit);
-    int err_pipe[2];
+    int err_pipe[2], sock[2];
     if (::pipe2(err_pipe, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
     UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) != 0) return sys_error(errno, "socketpair");
+    UniqueFd sock_parent(sock[0]), sock_child(sock[1]);
     pid_t pid = ::fork();
     if (pid < 0) return sys_error(errno, "fork");
     if (pid == 0) {
@@ -189,13 +302,41 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         for (size_t i = 0; i < ns.size(); ++i)
             if (::setns(ns[i].get(), 0) != 0) report(fmt::format("join the machine's {} namespace", k_order[i]));
         ns.clear();
+        // The pseudo-terminal comes from the machine's own devpts, so `tty` inside names a real device.
+        UniqueFd master;
+        char slave[128] = {};
+        if (spec.tty && !spec.detach) {
+            master.reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+            if (!master.valid()) report("open the machine's /dev/ptmx");
+            if (::unlockpt(master.get()) != 0 || ::ptsname_r(master.get(), slave, sizeof slave) != 0)
+                report("set up the pseudo-terminal");
+            if (!send_fd(sock_child.get(), master.get())) report("pass the pseudo-terminal");
+        }
+        sock_child.reset();
         pid_t inner = ::fork();
         if (inner < 0) report("fork");
-        if (inner == 0) run_command(spec, err_w.get());
+        if (inner == 0) {
+            if (master.valid()) {
+                if (::setsid() < 0) report("setsid");
+                int s = ::open(slave, O_RDWR | O_CLOEXEC);
+                if (s < 0) report(fmt::format("open {}", slave));
+                if (::ioctl(s, TIOCSCTTY, 0) != 0) report("make the pseudo-terminal the controlling terminal");
+                for (int fd = 0; fd < 3; ++fd) ::dup2(s, fd);
+                uint32_t owner = spec.uid.value_or(::getuid());
+                (void)::fchown(s, owner, static_cast<gid_t>(-1)); // cosmetic: the user owns their terminal
+                ::close(s);
+                master.reset();
+            }
+            run_command(spec, err_w.get());
+        }
+        master.reset();
         err_w.reset(); // the pipe now closes when the command execs (or fails)
         ::_exit(wait_status(inner));
     }
     err_w.reset();
+    sock_child.reset();
+    UniqueFd master;
+    if (spec.tty && !spec.detach) master.reset(recv_fd(sock_parent.get()));
     std::string failure;
     char buf[512];
     ssize_t n;
@@ -205,6 +346,8 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         ::sigaction(SIGQUIT, &old_quit, nullptr);
         return 0;
     }
+    if (failure.empty() && master.valid()) proxy_pty(master.get());
+    master.reset();
     int status = wait_status(pid);
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGQUIT, &old_quit, nullptr);

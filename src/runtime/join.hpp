@@ -23,6 +23,7 @@ struct ExecSpec {
     std::vector<std::string> extra_env; // --env-file then -e, applied last
     std::string cgroup;                 // joined first when not empty
     bool detach = false;
+    bool tty = false; // run on a pseudo-terminal of the machine's devpts, proxied to our stdin/stdout
 };
 
 // Joins the namespaces of `init_pid`, becomes the requested user and execs the command. Returns the
