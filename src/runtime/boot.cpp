@@ -238,8 +238,10 @@ int child_main(void* arg) {
     if (s.home_mount != HomeMount::none && !s.home.empty()) {
         std::string target = r + s.home;
         make_dirs_in(c, target, 0755);
-        if (::mount(s.home.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
-            die(c, fmt::format("mount \"{}\" on \"{}\" (rbind)", s.home, target));
+        const std::string& source = s.home_source.empty() ? s.home : s.home_source;
+        if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+            die(c, fmt::format("mount \"{}\" on \"{}\" (rbind)", source, target));
+        // A staged source is read-only and locked already; otherwise this remount is only a default.
         if (s.home_mount == HomeMount::ro && !remount_ro(target)) die(c, "remount home read-only");
     }
     if (!s.ssh_auth_sock.empty()) {
@@ -298,6 +300,8 @@ int child_main(void* arg) {
 }
 
 } // namespace
+
+bool remount_read_only(const std::string& path) { return remount_ro(path); }
 
 bool kept_capability(int cap) {
     for (int k : k_kept_caps)

@@ -24,6 +24,7 @@ struct BootSpec {
     std::string lowerdirs; // "top:…:bottom"
     std::string upper, work;
     std::string home; // host home directory, mounted at the same path unless home_mount is none
+    std::string home_source; // what to bind there: `home`, or an already read-only (locked) bind of it
     HomeMount home_mount = HomeMount::rw;
     uid_t home_uid = 0; // the user's id inside, for the directories made to hold the home mount
     gid_t home_gid = 0;
@@ -49,6 +50,9 @@ struct BootedInit {
 // Clones the child, writes `map` (newuidmap/newgidmap or directly as root), moves it into `cgroup`
 // (if not empty), and waits until it has exec'd init or failed. Errors name the failing step.
 Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::string& cgroup);
+
+// Remounts the bind mount at `path` read-only, repeating the flags the kernel locked.
+bool remount_read_only(const std::string& path);
 
 // Capabilities kept in the bounding set of machine processes: systemd-nspawn's default set.
 bool kept_capability(int cap);

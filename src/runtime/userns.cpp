@@ -156,6 +156,49 @@ Result<void> write_id_maps(pid_t pid, const IdMap& map) {
     return write_map(pid, "newgidmap", "gid_map", map.gids);
 }
 
+Result<void> enter_userns(const IdMap& map) {
+    int go[2], done[2];
+    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(done, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
+    UniqueFd go_r(go[0]), go_w(go[1]), done_r(done[0]), done_w(done[1]);
+    pid_t self = ::getpid();
+    pid_t helper = ::fork();
+    if (helper < 0) return sys_error(errno, "fork");
+    if (helper == 0) {
+        go_w.reset();
+        done_r.reset();
+        char c = 0;
+        if (::read(go_r.get(), &c, 1) != 1) ::_exit(1);
+        auto r = write_id_maps(self, map);
+        std::string msg = r ? "" : r.error().message;
+        (void)!::write(done_w.get(), msg.data(), msg.size()); // empty means success
+        ::_exit(r ? 0 : 1);
+    }
+    go_r.reset();
+    done_w.reset();
+    int unshare_err = ::unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0 ? 0 : errno;
+    char c = unshare_err ? 'x' : 'g';
+    (void)!::write(go_w.get(), &c, 1); // a dead helper shows in its status below
+    go_w.reset();
+    std::string msg = read_all(done_r.get());
+    int status = 0;
+    while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (unshare_err) return sys_error(unshare_err, "unshare user and mount namespaces");
+    if (!msg.empty()) return make_error("set up the user namespace id map: {}", msg);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return make_error("user namespace helper failed");
+    if (::setresgid(0, 0, 0) != 0) return sys_error(errno, "setresgid 0");
+    (void)::setgroups(0, nullptr); // denied when setgroups is; no supplementary groups is the goal
+    if (::setresuid(0, 0, 0) != 0) return sys_error(errno, "setresuid 0");
+    return {};
+}
+
+IdMap nested_identity(const IdMap& map) {
+    IdMap out;
+    for (const auto& r : map.uids) out.uids.push_back({r.inside, r.inside, r.count});
+    for (const auto& r : map.gids) out.gids.push_back({r.inside, r.inside, r.count});
+    return out;
+}
+
 Result<void> run_as_mapped_root(const IdMap& map, const std::function<Result<void>()>& work) {
     if (map.identity()) return work();
     log::debug("running in a user namespace with the keep-id map");

@@ -21,6 +21,13 @@ Result<void> run_in_userns(const IdMap& map, const std::function<Result<void>()>
 // through newuidmap/newgidmap, which check the ranges against /etc/subuid and /etc/subgid.
 Result<void> write_id_maps(pid_t pid, const IdMap& map);
 
+// Moves this process into a new user and mount namespace with `map` applied (through a forked helper
+// that runs newuidmap/newgidmap), as uid/gid 0 there. Call only while single-threaded.
+Result<void> enter_userns(const IdMap& map);
+
+// The same ids again, one level down: each inside range of `map` mapped to itself.
+IdMap nested_identity(const IdMap& map);
+
 // Runs `work` directly when `map` is the identity (root without subordinate ids), else in a namespace.
 Result<void> run_as_mapped_root(const IdMap& map, const std::function<Result<void>()>& work);
 

@@ -6,6 +6,9 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/fsuid.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +28,7 @@
 #include "provisioning/provisioning.hpp"
 #include "runtime/boot.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/userns.hpp"
 
 namespace ctr::supervisor {
 
@@ -106,8 +110,8 @@ bool as_machine_root(pid_t init, const std::function<bool()>& fn) {
     pid_t pid = ::fork();
     if (pid < 0) return false;
     if (pid == 0) {
-        // Host root is already allowed; setns into a child namespace of ours works for both.
-        if (::geteuid() != 0 && ::setns(ns.get(), CLONE_NEWUSER) != 0) ::_exit(1);
+        // init's namespace is a child of the supervisor's: joining it gives root's powers over its files.
+        if (::setns(ns.get(), CLONE_NEWUSER) != 0) ::_exit(1);
         ::_exit(fn() ? 0 : 1);
     }
     int status = 0;
@@ -210,8 +214,49 @@ int supervise(const std::string& name) {
     ::sigprocmask(SIG_BLOCK, &mask, nullptr);
     UniqueFd sfd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
+    // The supervisor works from a user namespace of its own: mounts it makes there (the read-only
+    // home) are locked for the machine, whose namespaces are created one level further down, so root
+    // in the machine can neither remount them writable nor get under them.
+    uid_t host_uid = ::getuid();
+    gid_t host_gid = ::getgid();
+    if (auto e = runtime::enter_userns(*map); !e) return fail(e.error().message);
+    // Files the supervisor writes from here on (state, logs, cgroups) stay the user's own: the user's ids
+    // map to themselves in this namespace. Root's other capabilities (mount, id maps) remain.
+    // Every credential change makes a process non-dumpable, which hands its /proc files (and its
+    // children's, whose id maps we write) to the host's root: take dumpability back each time.
+    auto fs_ids = [](uid_t u, gid_t g) {
+        (void)::setfsgid(g); // cannot fail for a mapped id; the next write would show it
+        (void)::setfsuid(u);
+        (void)::prctl(PR_SET_DUMPABLE, 1);
+    };
+    fs_ids(host_uid, host_gid);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
+        return fail(fmt::format("make the supervisor's mounts private: {}", std::strerror(errno)));
+    if (spec.home_mount == runtime::HomeMount::ro && !spec.home.empty()) {
+        std::string staged = dir + "/home-ro";
+        if (auto r = fs::make_dirs(staged, 0700); !r) return fail(r.error().message);
+        if (::mount(spec.home.c_str(), staged.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+            !runtime::remount_read_only(staged))
+            return fail(fmt::format("read-only bind of \"{}\": {}", spec.home, std::strerror(errno)));
+        spec.home_source = staged;
+    }
     say(fmt::format("booting {} from {}", name, cfg->image_reference));
-    auto booted = runtime::boot_init(spec, *map, cgroup);
+    // Writing the child's id map needs root's file access for a moment (its /proc files are root's).
+    // The child is born in the machine cgroup: the supervisor steps in for the clone and back out after
+    // (as the cgroup's owner; root of this namespace may not move processes in a delegated tree).
+    std::string own_cgroup;
+    if (!cgroup.empty()) {
+        own_cgroup = cgroup.substr(0, cgroup.rfind('/'));
+        if (auto m = runtime::move_to_cgroup(cgroup, ::getpid()); !m) {
+            say("cannot enter the machine cgroup (limits not enforced): " + m.error().message);
+            (void)runtime::remove_cgroup(cgroup); // unused now
+            cgroup.clear();
+        }
+    }
+    fs_ids(0, 0);
+    auto booted = runtime::boot_init(spec, runtime::nested_identity(*map), "");
+    fs_ids(host_uid, host_gid);
+    if (!cgroup.empty()) (void)runtime::move_to_cgroup(own_cgroup, ::getpid()); // else stays, harmless
     if (!booted) {
         if (!cgroup.empty()) (void)runtime::remove_cgroup(cgroup); // empty: the child is gone
         return fail(booted.error().message);
