@@ -12,6 +12,13 @@ if ! id -u "$user" >/dev/null 2>&1; then
 fi
 if ! grep -q "^$user:" /etc/subuid; then usermod --add-subuids 300000-365535 "$user"; fi
 if ! grep -q "^$user:" /etc/subgid; then usermod --add-subgids 300000-365535 "$user"; fi
+# A second user whose name has a dot, for provisioning (sudoers file names) tests.
+dot_user=${CONTAINER_TEST_DOT_USER:-ctr.dot}
+if ! id -u "$dot_user" >/dev/null 2>&1; then
+    useradd --create-home --shell /bin/bash "$dot_user"
+fi
+if ! grep -q "^$dot_user:" /etc/subuid; then usermod --add-subuids 400000-465535 "$dot_user"; fi
+if ! grep -q "^$dot_user:" /etc/subgid; then usermod --add-subgids 400000-465535 "$dot_user"; fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j2

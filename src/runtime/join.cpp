@@ -114,6 +114,9 @@ int g_err_fd = -1;
                                        : "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"),
         "HOME=" + home, "USER=" + name, "LOGNAME=" + name, "SHELL=" + shell, "container=container-machine"};
     for (const auto& e : spec.base_env) env.push_back(e);
+    // The host's agent, bound here at boot when SSH_AUTH_SOCK was set (SPEC §8).
+    if (::access("/var/host-services/ssh-auth.sock", F_OK) == 0)
+        env.push_back("SSH_AUTH_SOCK=/var/host-services/ssh-auth.sock");
     for (const auto& e : spec.extra_env) {
         std::string key = e.substr(0, e.find('='));
         std::erase_if(env, [&](const std::string& x) { return x.substr(0, x.find('=')) == key; });

@@ -14,6 +14,7 @@ cp "${CONTAINER_BIN:?set CONTAINER_BIN to the container binary}" "$T/bin/contain
 chmod 755 "$T/bin/container"
 C=$T/bin/container
 TEST_USER=${CONTAINER_TEST_USER:-ctrtest}
+DOT_USER=${CONTAINER_TEST_DOT_USER:-ctr.dot}
 
 # A cgroup of this test's own in the unified hierarchy, as systemd would delegate to a user session:
 # machines put their cgroups below it, and the test user gets one it owns.
@@ -23,6 +24,7 @@ for m in /sys/fs/cgroup /sys/fs/cgroup/unified; do
 done
 TEST_CG=""
 USER_CG=""
+DOT_CG=""
 if [[ $(id -u) == 0 && -n $CG_ROOT ]]; then
     TEST_CG=$CG_ROOT/ctr-test-$$
     mkdir -p "$TEST_CG/self" "$TEST_CG/user"
@@ -30,6 +32,11 @@ if [[ $(id -u) == 0 && -n $CG_ROOT ]]; then
     if id -u "$TEST_USER" >/dev/null 2>&1; then
         USER_CG=$TEST_CG/user
         chown -R "$TEST_USER" "$USER_CG"
+    fi
+    if id -u "$DOT_USER" >/dev/null 2>&1; then
+        DOT_CG=$TEST_CG/dot
+        mkdir -p "$DOT_CG"
+        chown -R "$DOT_USER" "$DOT_CG"
     fi
 fi
 
@@ -59,19 +66,26 @@ note() { echo "--- $*"; }
 is_root() { [[ $(id -u) == 0 ]]; }
 have_test_user() { is_root && id -u "$TEST_USER" >/dev/null 2>&1 && grep -q "^$TEST_USER:" /etc/subuid; }
 
-# Runs a command as the test user with a data directory of its own ($T/udata); as non-root, directly.
-run_as_user() {
+# Runs a command as USER in cgroup CG with data directory DATA (as root); as non-root, directly.
+_run_as() {
+    local user=$1 cg=$2 data=$3
+    shift 3
     if is_root; then
         local home
-        home=$(getent passwd "$TEST_USER" | cut -d: -f6)
+        home=$(getent passwd "$user" | cut -d: -f6)
         # Move into the user's cgroup first (only root may move a process there), then drop to the user.
-        bash -c 'if [[ -n $1 ]]; then echo $$ >"$1/cgroup.procs"; fi; shift; exec "$@"' _ "$USER_CG" \
-            runuser -u "$TEST_USER" -- env "HOME=$home" "C=$C" "T=$T" "CONTAINER_DATA_DIR=$T/udata" \
-            ${CONTAINER_DEBUG:+CONTAINER_DEBUG=$CONTAINER_DEBUG} "$@"
+        bash -c 'if [[ -n $1 ]]; then echo $$ >"$1/cgroup.procs"; fi; shift; exec "$@"' _ "$cg" \
+            runuser -u "$user" -- env "HOME=$home" "C=$C" "T=$T" "CONTAINER_DATA_DIR=$data" \
+            ${CONTAINER_DEBUG:+CONTAINER_DEBUG=$CONTAINER_DEBUG} ${SSH_AUTH_SOCK:+SSH_AUTH_SOCK=$SSH_AUTH_SOCK} "$@"
     else
-        env "CONTAINER_DATA_DIR=$T/udata" "$@"
+        env "CONTAINER_DATA_DIR=$data" "$@"
     fi
 }
+# The unprivileged test user, with a data directory of its own ($T/udata).
+run_as_user() { _run_as "$TEST_USER" "$USER_CG" "$T/udata" "$@"; }
+# The second test user, whose name has a dot ($T/ddata).
+run_as_dot_user() { _run_as "$DOT_USER" "$DOT_CG" "$T/ddata" "$@"; }
+have_dot_user() { is_root && id -u "$DOT_USER" >/dev/null 2>&1 && grep -q "^$DOT_USER:" /etc/subuid; }
 
 # expect_error REGEX CMD...: exit status 1 and exactly one stderr line "Error: …" matching REGEX.
 expect_error() {
