@@ -2,31 +2,36 @@
 // Size parsing and formatting.
 #include "base/size.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 namespace ctr {
 
 Result<uint64_t> parse_size(const std::string& text) {
+    // [whitespace] digits[.digits] [b|k|m|g|t|p [b|ib]], case-insensitive, binary units; no unit = bytes.
     size_t i = 0;
-    uint64_t value = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-        uint64_t next = value * 10 + static_cast<uint64_t>(text[i] - '0');
-        if (next / 10 != value) return make_error("invalid size \"{}\": too large", text);
-        value = next;
-        ++i;
-    }
-    if (i == 0) return make_error("invalid size \"{}\": expected a number with an optional K, M, G or T", text);
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    std::string number = text.substr(start, i - start);
+    if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1)
+        return make_error("invalid size \"{}\"", text);
     std::string unit;
-    for (; i < text.size(); ++i) unit += static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
+    for (; i < text.size(); ++i) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
     int shift = 0;
-    if (unit.empty() || unit == "B") shift = 0;
-    else if (unit == "K" || unit == "KB" || unit == "KIB") shift = 10;
-    else if (unit == "M" || unit == "MB" || unit == "MIB") shift = 20;
-    else if (unit == "G" || unit == "GB" || unit == "GIB") shift = 30;
-    else if (unit == "T" || unit == "TB" || unit == "TIB") shift = 40;
-    else return make_error("invalid size \"{}\": unknown unit \"{}\"", text, unit);
-    if (shift > 0 && value > (UINT64_MAX >> shift)) return make_error("invalid size \"{}\": too large", text);
-    return value << shift;
+    if (!unit.empty()) {
+        const std::string units = "bkmgtp";
+        auto u = units.find(unit[0]);
+        std::string rest = unit.substr(1);
+        if (u == std::string::npos || !(rest.empty() || rest == "b" || rest == "ib") || (u == 0 && !rest.empty()))
+            return make_error("invalid size \"{}\": invalid symbol: {}", text, unit);
+        shift = static_cast<int>(u) * 10;
+    }
+    long double value = std::strtold(number.c_str(), nullptr);
+    long double bytes = value * static_cast<long double>(1ull << shift);
+    if (bytes >= 18446744073709551615.0L) return make_error("invalid size \"{}\": too large", text);
+    return static_cast<uint64_t>(bytes);
 }
 
 std::string format_size(uint64_t bytes) {

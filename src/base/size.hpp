@@ -9,7 +9,8 @@
 
 namespace ctr {
 
-// Accepts a number with an optional K/M/G/T suffix (binary units, optional trailing "B"/"iB").
+// Accepts a decimal number with an optional unit b, k, m, g, t or p (binary, case-insensitive, optionally
+// followed by "b" or "ib": "1.5GiB", "512m", "8G"); no unit means bytes.
 Result<uint64_t> parse_size(const std::string& text);
 // Decimal units as `docker images` prints them: "512 B", "4.2 MB", "1.07 GB".
 std::string format_size(uint64_t bytes);

@@ -20,6 +20,7 @@
 #include "cli/output.hpp"
 #include "machine/lifecycle.hpp"
 #include "machine/machine.hpp"
+#include "machine/settings.hpp"
 #include "runtime/join.hpp"
 #include "supervisor/supervisor.hpp"
 
@@ -87,19 +88,14 @@ std::string local_time(const std::string& rfc3339) {
     return buf;
 }
 
+bool host_has_kvm() { return ::access("/dev/kvm", F_OK) == 0; }
+
 Result<machine::BootConfig> boot_config_from(const MachineOptions& o) {
-    machine::BootConfig b = machine::default_boot_config();
-    if (o.cpus > 0) b.cpus = o.cpus;
-    if (!o.memory.empty()) {
-        b.memory = TRY(parse_size(o.memory));
-        if (b.memory < (64ull << 20)) return make_error("invalid memory \"{}\": at least 64M is needed", o.memory);
-    }
-    if (!o.home_mount.empty()) {
-        if (o.home_mount != "rw" && o.home_mount != "ro" && o.home_mount != "none")
-            return make_error("invalid home-mount \"{}\": expected rw, ro or none", o.home_mount);
-        b.home_mount = o.home_mount;
-    }
-    return b;
+    std::vector<machine::Setting> settings;
+    if (o.cpus > 0) settings.emplace_back("cpus", std::to_string(o.cpus));
+    if (!o.memory.empty()) settings.emplace_back("memory", o.memory);
+    if (!o.home_mount.empty()) settings.emplace_back("home-mount", o.home_mount);
+    return machine::apply_settings(machine::default_boot_config(), settings, host_has_kvm());
 }
 
 json machine_json(Ctx& c, const std::string& name, bool full) {
@@ -125,7 +121,15 @@ json machine_json(Ctx& c, const std::string& name, bool full) {
         json p = {{"os", cfg->platform.os}, {"architecture", cfg->platform.architecture}};
         if (!cfg->platform.variant.empty()) p["variant"] = cfg->platform.variant;
         j["platform"] = p;
-        if (st) j["initPid"] = st->init_pid;
+        if (st) {
+            j["initPid"] = st->init_pid;
+            // What the running machine got, which may differ from the configuration after `set`.
+            json limits = {{"cpus", st->cpus}, {"cpuList", st->cpu_list}, {"cpuTimeLimited", st->cpu_time_limited},
+                           {"notEnforced", st->not_enforced}};
+            if (st->memory_limited) limits["memory"] = st->memory;
+            j["limits"] = limits;
+        }
+        if (boot) j["virtualization"] = boot->virtualization;
     }
     return j;
 }
@@ -277,6 +281,23 @@ Result<int> do_logs(const MachineOptions& o) {
     return 0;
 }
 
+Result<int> do_set(const MachineOptions& o) {
+    if (o.names.empty()) return make_error("expected at least one configuration value (e.g., machine set cpus=4)");
+    std::vector<machine::Setting> settings;
+    for (const auto& a : o.names) settings.push_back(TRY(machine::parse_setting(a)));
+    auto c = TRY(open_ctx());
+    std::string name = TRY(c->machines.resolve(o.name));
+    auto lock = TRY(c->machines.lock(name));
+    machine::BootConfig current = TRY(c->machines.boot_config(name));
+    machine::BootConfig next = TRY(machine::apply_settings(current, settings, host_has_kvm()));
+    auto w = c->machines.write_boot_config(name, next);
+    if (!w) return wrap(std::move(w).error(), "failed to set container machine config");
+    if (c->machines.status(name) != machine::Status::stopped)
+        fmt::print(stderr, "Note: Changes will take effect after stopping and restarting '{}'.\n", name);
+    fmt::print("{}\n", name);
+    return 0;
+}
+
 Result<std::vector<std::string>> read_env_file(const std::string& path) {
     std::ifstream f(path);
     if (!f) return make_error("failed to read envfile at {}", path);
@@ -351,7 +372,19 @@ Result<int> do_run(MachineOptions& o) {
         TRY(machine::start(c->machines, name, self_exe()));
     auto st = c->machines.state(name);
     if (!st) return make_error("container machine {} stopped before the command could run", name);
-    spec.cgroup = st->cgroup;
+    if (!st->cgroup.empty()) spec.cgroups.push_back(st->cgroup);
+    for (const auto& cg : st->cgroups_v1) spec.cgroups.push_back(cg);
+    for (const auto& part : {st->cpu_list}) {
+        size_t pos = 0;
+        while (pos < part.size()) {
+            size_t comma = part.find(',', pos);
+            std::string r = part.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+            auto dash = r.find('-');
+            int a = std::atoi(r.c_str()), b = dash == std::string::npos ? a : std::atoi(r.c_str() + dash + 1);
+            for (int i = a; i <= b; ++i) spec.cpus.push_back(i);
+            pos = comma == std::string::npos ? part.size() : comma + 1;
+        }
+    }
     std::fflush(stdout);
     int status = TRY(runtime::exec_in_machine(st->init_pid, spec));
     if (o.detach) fmt::print("{}\n", name);
@@ -421,6 +454,12 @@ void add_machine_commands(CLI::App& app, Action& action) {
     run->add_flag("-i,--interactive", o->interactive, "Keep stdin open");
     run->add_flag("-d,--detach", o->detach, "Run in the background and print the machine ID");
     bind(run, [](MachineOptions& x) { return do_run(x); });
+
+    CLI::App* set = m->add_subcommand("set", "Set container machine configuration values (applied at next start)");
+    set->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)");
+    set->add_option("settings", o->names,
+                    "cpus=<number>, memory=<size> (e.g. 2G), home-mount=<ro|rw|none>, virtualization=<true|false>");
+    bind(set, [](MachineOptions& x) { return do_set(x); });
 
     CLI::App* set_default = m->add_subcommand("set-default", "Set the default container machine");
     set_default->add_option("name", o->name, "Container machine ID")->required();

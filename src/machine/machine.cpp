@@ -198,6 +198,17 @@ std::optional<RunState> Machines::state(const std::string& name) const {
     s.ready = j->value("ready", false);
     s.stopping = j->value("stopping", false);
     s.cgroup = j->value("cgroup", "");
+    if (auto v = j->find("cgroupsV1"); v != j->end() && v->is_array())
+        for (const auto& x : *v)
+            if (x.is_string()) s.cgroups_v1.push_back(x.get<std::string>());
+    s.cpu_list = j->value("cpuList", "");
+    s.cpus = j->value("cpus", 0);
+    s.memory = j->value("memory", 0ull);
+    s.cpu_time_limited = j->value("cpuTimeLimited", false);
+    s.memory_limited = j->value("memoryLimited", false);
+    if (auto v = j->find("notEnforced"); v != j->end() && v->is_array())
+        for (const auto& x : *v)
+            if (x.is_string()) s.not_enforced.push_back(x.get<std::string>());
     // After a host reboot or a killed supervisor the pids are stale or reused: start times tell.
     if (s.supervisor_pid <= 0 || process_start_time(s.supervisor_pid) != s.supervisor_start) return std::nullopt;
     if (s.init_pid > 0 && process_start_time(s.init_pid) != s.init_start) return std::nullopt;
@@ -215,7 +226,11 @@ Result<void> Machines::write_state(const std::string& name, const RunState& s) {
     json j = {{"supervisorPid", s.supervisor_pid}, {"supervisorStart", s.supervisor_start},
               {"initPid", s.init_pid},             {"initStart", s.init_start},
               {"startedDate", s.started},          {"ready", s.ready},
-              {"stopping", s.stopping},            {"cgroup", s.cgroup}};
+              {"stopping", s.stopping},            {"cgroup", s.cgroup},
+              {"cgroupsV1", s.cgroups_v1},         {"cpuList", s.cpu_list},
+              {"cpus", s.cpus},                    {"memory", s.memory},
+              {"cpuTimeLimited", s.cpu_time_limited}, {"memoryLimited", s.memory_limited},
+              {"notEnforced", s.not_enforced}};
     return fs::write_file_atomic(dir(name) + "/state.json", j.dump(2) + "\n", 0600);
 }
 

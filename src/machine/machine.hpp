@@ -55,6 +55,14 @@ struct RunState {
     bool ready = false;
     bool stopping = false;
     std::string cgroup;
+    // Limits as applied at boot.
+    std::vector<std::string> cgroups_v1; // v1 machine cgroups `run` joins too
+    std::string cpu_list;                // the machine's CPUs (affinity)
+    int cpus = 0;
+    uint64_t memory = 0;
+    bool cpu_time_limited = false;
+    bool memory_limited = false;
+    std::vector<std::string> not_enforced;
 };
 
 enum class Status { stopped, starting, running, stopping };

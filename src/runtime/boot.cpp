@@ -280,6 +280,12 @@ int child_main(void* arg) {
         if (::sendmsg(c.sock_fd, &msg, 0) != 1) die(c, "send root fd");
         ::close(rootfd);
     }
+    if (!s.cpus.empty()) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int cpu : s.cpus) CPU_SET(cpu, &set);
+        if (::sched_setaffinity(0, sizeof set, &set) != 0) die(c, "set CPU affinity");
+    }
     drop_bounding_capabilities();
     if (s.provision) provision(c, s);
     if (::setsid() < 0) die(c, "setsid");

@@ -31,6 +31,7 @@ struct BootSpec {
     std::string console;     // path of the pty slave
     std::string ssh_auth_sock; // host socket to expose at /var/host-services/ssh-auth.sock, or empty
     bool kvm = false;
+    std::vector<int> cpus; // affinity of init and so of the whole machine (empty: unchanged)
     std::string hosts;       // /etc/hosts content
     std::string resolv_conf; // /etc/resolv.conf content (empty: leave the image's)
     std::vector<std::string> env;

@@ -299,8 +299,15 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
             int null = ::open("/dev/null", O_RDWR);
             for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
         }
-        if (!spec.cgroup.empty() && !move_to_cgroup(spec.cgroup, ::getpid())) {
+        for (const auto& cg : spec.cgroups) {
             // Not fatal: the command runs, only outside the machine's limits.
+            (void)move_to_cgroup(cg, ::getpid());
+        }
+        if (!spec.cpus.empty()) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            for (int cpu : spec.cpus) CPU_SET(cpu, &set);
+            (void)::sched_setaffinity(0, sizeof set, &set); // as above: runs, only on more CPUs
         }
         for (size_t i = 0; i < ns.size(); ++i)
             if (::setns(ns[i].get(), 0) != 0) report(fmt::format("join the machine's {} namespace", k_order[i]));

@@ -21,7 +21,8 @@ struct ExecSpec {
     std::string cwd;                    // tried first; falls back to the user's home, then "/"
     std::vector<std::string> base_env;  // host-derived (TERM, LANG, LC_*), before the user's variables
     std::vector<std::string> extra_env; // --env-file then -e, applied last
-    std::string cgroup;                 // joined first when not empty
+    std::vector<std::string> cgroups;   // the machine's cgroups (v2 and v1), joined first
+    std::vector<int> cpus;              // the machine's CPUs (affinity); empty: unchanged
     bool detach = false;
     bool tty = false; // run on a pseudo-terminal of the machine's devpts, proxied to our stdin/stdout
 };

@@ -28,6 +28,7 @@
 #include "provisioning/provisioning.hpp"
 #include "runtime/boot.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/limits.hpp"
 #include "runtime/userns.hpp"
 
 namespace ctr::supervisor {
@@ -206,7 +207,23 @@ int supervise(const std::string& name) {
     }
     std::string cgroup;
     if (auto cg = runtime::create_machine_cgroup(name)) cgroup = *cg;
-    else say("no cgroup for the machine (limits not enforced): " + cg.error().message);
+    else say("no unified cgroup for the machine: " + cg.error().message);
+    runtime::LimitPlan limits =
+        runtime::plan_limits(runtime::discover_layout(cgroup), name, boot->cpus, boot->memory, runtime::allowed_cpus());
+    runtime::apply_plan(limits);
+    for (const auto& n : limits.not_enforced) say("limit not enforced: " + n);
+    for (const auto& part : {limits.cpu_list}) {
+        // "0-1,3" -> CPU numbers for the affinity of init.
+        size_t pos = 0;
+        while (pos < part.size()) {
+            size_t comma = part.find(',', pos);
+            std::string r = part.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+            auto dash = r.find('-');
+            int a = std::atoi(r.c_str()), b = dash == std::string::npos ? a : std::atoi(r.c_str() + dash + 1);
+            for (int i = a; i <= b; ++i) spec.cpus.push_back(i);
+            pos = comma == std::string::npos ? part.size() : comma + 1;
+        }
+    }
 
     sigset_t mask;
     sigemptyset(&mask);
@@ -253,12 +270,20 @@ int supervise(const std::string& name) {
             cgroup.clear();
         }
     }
+    for (const auto& d : limits.attach) {
+        if (auto m = runtime::move_to_cgroup(d, ::getpid()); !m) {
+            limits.not_enforced.push_back(m.error().message);
+            say("limit not enforced: " + m.error().message);
+        }
+    }
     fs_ids(0, 0);
     auto booted = runtime::boot_init(spec, runtime::nested_identity(*map), "");
     fs_ids(host_uid, host_gid);
     if (!cgroup.empty()) (void)runtime::move_to_cgroup(own_cgroup, ::getpid()); // else stays, harmless
+    for (const auto& d : limits.attach) (void)runtime::move_to_cgroup(d.substr(0, d.rfind('/')), ::getpid()); // same
     if (!booted) {
         if (!cgroup.empty()) (void)runtime::remove_cgroup(cgroup); // empty: the child is gone
+        for (const auto& d : limits.attach) (void)runtime::remove_cgroup(d); // same
         return fail(booted.error().message);
     }
     pid_t init = booted->pid;
@@ -277,6 +302,13 @@ int supervise(const std::string& name) {
     st.init_start = machine::process_start_time(init);
     st.started = store::now_rfc3339();
     st.cgroup = cgroup;
+    st.cgroups_v1 = limits.attach;
+    st.cpu_list = limits.cpu_list;
+    st.cpus = boot->cpus;
+    st.memory = boot->memory;
+    st.cpu_time_limited = limits.cpu_time_limited;
+    st.memory_limited = limits.memory_limited;
+    st.not_enforced = limits.not_enforced;
     st.ready = kind != InitKind::systemd;
     (void)::unlink((dir + "/boot-error").c_str()); // from an earlier failed boot, if any
     if (auto w = machines.write_state(name, st); !w) say("write state: " + w.error().message);
@@ -363,9 +395,13 @@ int supervise(const std::string& name) {
     booted->root.reset();
     if (WIFSIGNALED(status)) say(fmt::format("init killed by signal {}", WTERMSIG(status)));
     else say(fmt::format("init exited with status {}", WEXITSTATUS(status)));
-    if (!cgroup.empty()) {
+    for (const auto& cg : [&] {
+             std::vector<std::string> all = limits.attach;
+             if (!cgroup.empty()) all.push_back(cgroup);
+             return all;
+         }()) {
         for (int i = 0; i < 100; ++i) {
-            if (runtime::remove_cgroup(cgroup)) break;
+            if (runtime::remove_cgroup(cg)) break;
             ::usleep(10000);
         }
     }

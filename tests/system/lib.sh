@@ -40,6 +40,30 @@ if [[ $(id -u) == 0 && -n $CG_ROOT ]]; then
     fi
 fi
 
+# The same for the v1 cpu, cpuset and memory hierarchies of hybrid hosts (the limit tests need them):
+# "<dir>:<dir>…" lists for the test user and the dotted user, our own moved in here.
+USER_CGS=$USER_CG
+DOT_CGS=$DOT_CG
+V1_TEST=()
+if [[ $(id -u) == 0 ]]; then
+    for c in cpu cpuset memory; do
+        [[ $(stat -f -c %T "/sys/fs/cgroup/$c" 2>/dev/null) == cgroupfs ]] || continue
+        own=$(awk -F: -v c="$c" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' /proc/self/cgroup)
+        base=/sys/fs/cgroup/$c${own%/}/ctr-test-$$
+        mkdir -p "$base/self" "$base/user" "$base/dot" || continue
+        if [[ $c == cpuset ]]; then
+            for d in "$base" "$base/self" "$base/user" "$base/dot"; do
+                cat "$(dirname "$d")/cpuset.cpus" >"$d/cpuset.cpus"
+                cat "$(dirname "$d")/cpuset.mems" >"$d/cpuset.mems"
+            done
+        fi
+        echo $$ >"$base/self/cgroup.procs"
+        V1_TEST+=("$base")
+        if id -u "$TEST_USER" >/dev/null 2>&1; then chown -R "$TEST_USER" "$base/user"; USER_CGS+=":$base/user"; fi
+        if id -u "$DOT_USER" >/dev/null 2>&1; then chown -R "$DOT_USER" "$base/dot"; DOT_CGS+=":$base/dot"; fi
+    done
+fi
+
 CLEANUPS=()
 on_exit() { CLEANUPS+=("$*"); }
 _finish() {
@@ -49,6 +73,10 @@ _finish() {
         echo $$ >"$CG_ROOT/cgroup.procs" 2>/dev/null || true
         find "$TEST_CG" -depth -type d -exec rmdir {} + 2>/dev/null || true
     fi
+    for d in "${V1_TEST[@]}"; do
+        echo $$ >"$(dirname "$d")/cgroup.procs" 2>/dev/null || true
+        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
     if [[ $(id -u) == 0 ]]; then
         rm -rf "$T"
     else
@@ -74,7 +102,8 @@ _run_as() {
         local home
         home=$(getent passwd "$user" | cut -d: -f6)
         # Move into the user's cgroup first (only root may move a process there), then drop to the user.
-        bash -c 'if [[ -n $1 ]]; then echo $$ >"$1/cgroup.procs"; fi; shift; exec "$@"' _ "$cg" \
+        bash -c 'IFS=: read -ra cgs <<<"$1"; for d in "${cgs[@]}"; do [[ -z $d ]] || echo $$ >"$d/cgroup.procs"; done
+                 shift; exec "$@"' _ "$cg" \
             runuser -u "$user" -- env "HOME=$home" "C=$C" "T=$T" "CONTAINER_DATA_DIR=$data" \
             ${CONTAINER_DEBUG:+CONTAINER_DEBUG=$CONTAINER_DEBUG} ${SSH_AUTH_SOCK:+SSH_AUTH_SOCK=$SSH_AUTH_SOCK} "$@"
     else
@@ -82,9 +111,9 @@ _run_as() {
     fi
 }
 # The unprivileged test user, with a data directory of its own ($T/udata).
-run_as_user() { _run_as "$TEST_USER" "$USER_CG" "$T/udata" "$@"; }
+run_as_user() { _run_as "$TEST_USER" "$USER_CGS" "$T/udata" "$@"; }
 # The second test user, whose name has a dot ($T/ddata).
-run_as_dot_user() { _run_as "$DOT_USER" "$DOT_CG" "$T/ddata" "$@"; }
+run_as_dot_user() { _run_as "$DOT_USER" "$DOT_CGS" "$T/ddata" "$@"; }
 have_dot_user() { is_root && id -u "$DOT_USER" >/dev/null 2>&1 && grep -q "^$DOT_USER:" /etc/subuid; }
 
 # expect_error REGEX CMD...: exit status 1 and exactly one stderr line "Error: …" matching REGEX.

@@ -94,7 +94,7 @@ lifecycle() {
     $run "$C" machine run -n box -- test -e /tmp/detached || fail "detached command did not run"
 
     # Ctrl-C (SIGINT to the foreground process group) reaches the command, not the CLI or the machine.
-    setsid bash -c "$(declare -f _run_as run_as_user is_root); TEST_USER=$TEST_USER USER_CG=$USER_CG C=$C T=$T; \
+    setsid bash -c "$(declare -f _run_as run_as_user is_root); TEST_USER=$TEST_USER USER_CGS=$USER_CGS C=$C T=$T; \
         $run \"\$C\" machine run -n box -- sh -c 'trap \"echo got-int; exit 5\" INT; echo waiting; sleep 100 & wait' \
         >$T/int.out 2>&1; echo \$? >$T/int.rc" &
     for _ in $(seq 100); do grep -q waiting "$T/int.out" 2>/dev/null && break; sleep 0.05; done

@@ -12,6 +12,12 @@ TEST(Size, Parses) {
     EXPECT_EQ(*parse_size("2g"), 2ull << 30);
     EXPECT_EQ(*parse_size("1GiB"), 1ull << 30);
     EXPECT_EQ(*parse_size("3KB"), 3072u);
+    EXPECT_EQ(*parse_size("1.5GiB"), 3ull << 29);
+    EXPECT_EQ(*parse_size(" 2p"), 2ull << 50);
+    EXPECT_EQ(*parse_size("10b"), 10u);
+    EXPECT_FALSE(parse_size("12Q"));
+    EXPECT_FALSE(parse_size("1.2.3G"));
+    EXPECT_FALSE(parse_size("5bb"));
     EXPECT_FALSE(parse_size(""));
     EXPECT_FALSE(parse_size("G"));
     EXPECT_FALSE(parse_size("1X"));
