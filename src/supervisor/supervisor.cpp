@@ -393,7 +393,10 @@ int supervise(const std::string& name) {
         (void)!::write(stdio_log.get(), buf, static_cast<size_t>(got));
     }
     booted->root.reset();
-    if (WIFSIGNALED(status)) say(fmt::format("init killed by signal {}", WTERMSIG(status)));
+    // A pid namespace's init that calls reboot() ends with SIGINT (power off, halt) or SIGHUP (restart).
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) say("init powered off");
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGHUP) say("init asked for a reboot; stopped instead");
+    else if (WIFSIGNALED(status)) say(fmt::format("init killed by signal {}", WTERMSIG(status)));
     else say(fmt::format("init exited with status {}", WEXITSTATUS(status)));
     for (const auto& cg : [&] {
              std::vector<std::string> all = limits.attach;

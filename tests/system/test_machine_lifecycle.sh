@@ -33,7 +33,7 @@ lifecycle() {
     expect_error 'be 1 to 57 characters long' $run "$C" machine create --no-boot --name "$(printf 'a%.0s' {1..58})" busybox-fixture:1.0
     expect_error 'image docker.io/library/nope:latest not found|image nope not found' $run "$C" machine create nope
     expect_status 64 $run "$C" machine create --cpus notanumber busybox-fixture:1.0
-    expect_error 'invalid home-mount "sideways"' $run "$C" machine create --home-mount sideways busybox-fixture:1.0
+    expect_error "invalid home mount option 'sideways'" $run "$C" machine create --home-mount sideways busybox-fixture:1.0
 
     # --no-boot costs almost nothing; the first machine is the default.
     $run "$C" machine create --no-boot --name box busybox-fixture:1.0 >/dev/null

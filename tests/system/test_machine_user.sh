@@ -49,13 +49,17 @@ you_inside() {
     $run "$C" image import "$T/v-custom.tar" localhost/custom >/dev/null
     $run "$C" image import "$T/v-failing.tar" localhost/failing >/dev/null
 
-    # The home is unchanged by create, boot, run and rm with home-mount=rw.
-    local before
-    before=$(home_manifest "$home")
-    $run "$C" machine create --name untouched busybox-fixture:1.0 >/dev/null
-    $run "$C" machine run -n untouched -- true
-    $run "$C" machine rm untouched >/dev/null 2>&1
-    [[ $(home_manifest "$home") == "$before" ]] || fail "the host home changed: $(diff <(echo "$before") <(home_manifest "$home"))"
+    # The home is unchanged by create, boot, run and rm with home-mount=rw. (The test user's home: root's
+    # on a developer machine holds toolchains whose hashing would dominate the suite, and others write there.)
+    if [[ $uid != 0 ]]; then
+        local before
+        before=$(home_manifest "$home")
+        $run "$C" machine create --name untouched busybox-fixture:1.0 >/dev/null
+        $run "$C" machine run -n untouched -- true
+        $run "$C" machine rm untouched >/dev/null 2>&1
+        [[ $(home_manifest "$home") == "$before" ]] ||
+            fail "the host home changed: $(diff <(echo "$before") <(home_manifest "$home"))"
+    fi
 
     # Identity, home and cwd. 32: the answer is the same twice; 33: $HOME is the host home.
     local work=$home/ctr-test-$$
