@@ -9,6 +9,9 @@
 #include "cli/output.hpp"
 #include "store/archive.hpp"
 #include "store/store.hpp"
+#include "machine/machine.hpp"
+
+#include <algorithm>
 
 namespace ctr::cli {
 
@@ -68,7 +71,16 @@ Result<int> do_load(const ImageOptions& o) {
     store::Store s = TRY(store::Store::open());
     auto lock = TRY(s.lock());
     auto names = store::load_archive(s, o.input);
-    if (!names) return wrap(std::move(names).error(), fmt::format("load \"{}\"", o.input));
+    if (!names) {
+        // Blobs verified before the failure belong to no image: drop them (keeping what machines use).
+        std::vector<oci::Digest> in_use;
+        machine::Machines machines(s);
+        if (auto ms = machines.names())
+            for (const auto& m : *ms)
+                if (auto cfg = machines.config(m)) in_use.push_back(cfg->image.digest);
+        (void)s.collect_garbage(in_use); // best effort: the load's own error is what the user needs
+        return wrap(std::move(names).error(), fmt::format("load \"{}\"", o.input));
+    }
     for (const auto& n : *names) fmt::print("Loaded image: {}\n", n);
     return 0;
 }
@@ -149,12 +161,34 @@ Result<int> do_remove(const ImageOptions& o) {
         for (const auto& r : TRY(s.list()))
             if (r.digest == rec.digest) names.push_back(r.name);
     }
+    // Machines keep using their image's layers: refuse to drop a name they were made from unless forced,
+    // and never collect what they need.
+    machine::Machines machines(s);
+    std::vector<oci::Digest> in_use;
+    std::vector<std::pair<std::string, oci::Digest>> users;
+    for (const auto& m : TRY(machines.names())) {
+        auto cfg = machines.config(m);
+        if (!cfg) continue;
+        in_use.push_back(cfg->image.digest);
+        users.emplace_back(m, cfg->image.digest);
+    }
+    if (!o.force) {
+        auto recs = TRY(s.list());
+        for (const auto& n : names) {
+            auto rec = std::find_if(recs.begin(), recs.end(), [&](const store::ImageRecord& r) { return r.name == n; });
+            if (rec == recs.end()) continue;
+            for (const auto& [m, d] : users)
+                if (d == rec->digest)
+                    return make_error("image {} is used by container machine {} (delete the machine first, or use -f)",
+                                      n, m);
+        }
+    }
     for (const auto& n : names) {
         auto r = s.remove_name(n);
         if (!r && !o.force) return std::move(r).error();
         if (r) fmt::print("{}\n", n);
     }
-    TRY(s.collect_garbage());
+    TRY(s.collect_garbage(in_use));
     return 0;
 }
 

@@ -116,7 +116,10 @@ Result<std::string> staged_file(const Staged& st, const std::string& archive_pat
         auto it = st.symlinks.find(p);
         if (it == st.symlinks.end()) {
             std::string full = st.dir + "/" + p;
-            if (!fs::exists(full)) return make_error("the archive has no file \"{}\"", p);
+            if (!fs::exists(full)) {
+                if (hops == 0) return make_error("the archive has no file \"{}\"", p);
+                return make_error("the archive's \"{}\" links to \"{}\", which is not in the archive", archive_path, p);
+            }
             return full;
         }
         std::string target = it->second;

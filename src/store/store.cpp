@@ -239,9 +239,11 @@ Result<void> Store::remove_name(const std::string& name) {
     return write_records(recs);
 }
 
-Result<void> Store::collect_garbage() {
+Result<void> Store::collect_garbage(const std::vector<oci::Digest>& in_use) {
     std::set<std::string> blobs, layers;
-    for (const auto& rec : TRY(list())) {
+    std::vector<ImageRecord> roots = TRY(list());
+    for (const auto& d : in_use) roots.push_back({"(in use by a machine)", d, ""});
+    for (const auto& rec : roots) {
         auto img = get(rec);
         if (!img) {
             // Keep what we cannot account for rather than delete something an image may still need.

@@ -81,8 +81,9 @@ public:
     Result<ImageRecord> find(const std::string& text) const;
     Result<void> tag(const ImageRecord& src, const std::string& dst_name);
     Result<void> remove_name(const std::string& name);
-    // Deletes blobs and layers no image names any more.
-    Result<void> collect_garbage();
+    // Deletes blobs and layers that no image name and none of `in_use` (manifest digests of images
+    // machines were made from) needs any more.
+    Result<void> collect_garbage(const std::vector<oci::Digest>& in_use = {});
 
 private:
     Store(std::string root, runtime::IdMap map) : m_root(std::move(root)), m_map(std::move(map)) {}

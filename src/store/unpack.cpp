@@ -309,14 +309,17 @@ Result<void> Unpacker::apply(struct archive_entry* e, const std::vector<std::str
 Result<void> Unpacker::finish() {
     // Deepest first, so setting a parent's time is not undone by work on its children.
     for (auto it = m_dirs.rbegin(); it != m_dirs.rend(); ++it) {
-        m_name = it->path.empty() ? "." : it->path.back();
+        m_name.clear();
+        for (const auto& part : it->path) m_name += (m_name.empty() ? "" : "/") + part;
+        if (m_name.empty()) m_name = ".";
         UniqueFd fd;
         if (it->path.empty()) {
             fd.reset(::dup(m_root));
         } else {
-            std::vector<std::string> with_leaf = it->path;
-            UniqueFd parent = TRY(open_parent(with_leaf, false));
-            fd.reset(::openat(parent.get(), it->path.back().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            // A parent replaced later in the layer (by a file, symlink or whiteout) took this directory with it.
+            auto parent = open_parent(it->path, false);
+            if (!parent) continue;
+            fd.reset(::openat(parent->get(), it->path.back().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         }
         if (!fd.valid()) continue; // replaced by a later entry; that entry carries its own metadata
         if (::fchmod(fd.get(), it->mode) != 0) return sys_error(errno, fmt::format("entry \"{}\": chmod", m_name));

@@ -134,6 +134,15 @@ lifecycle() {
     [[ $($run "$C" machine logs -n 1 --boot box | wc -l) == 1 ]] || fail "logs -n 1"
     expect_error 'failed to open container machine logs' $run "$C" machine logs busybox-fixture-1-0
 
+    # An image a machine was made from stays until forced; forced, the machine keeps its layers.
+    expect_error 'image docker.io/library/busybox-fixture:1.0 is used by container machine' $run "$C" image rm busybox-fixture:1.0
+    $run "$C" image tag busybox-fixture:1.0 localhost/forced:1 >/dev/null
+    $run "$C" machine create --no-boot --name forced localhost/forced:1 >/dev/null
+    $run "$C" image rm -f localhost/forced:1 >/dev/null || fail "image rm -f"
+    $run "$C" image rm busybox-fixture:1.0 >/dev/null 2>&1 && fail "rm of a used image succeeded"
+    [[ $($run "$C" machine run -n forced hostname) == forced ]] || fail "machine lost its image's layers"
+    $run "$C" machine rm -f forced >/dev/null 2>&1
+
     # stop --time 0 kills at once; rm stops first; deleting the default clears it.
     $run "$C" machine stop --time 0 box >/dev/null
     assert_machine_gone "$data" box

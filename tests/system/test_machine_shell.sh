@@ -18,9 +18,15 @@ shell_session() {
     $run "$C" image load -i "$T/bb/image.oci.tar" >/dev/null
     $run "$C" machine create --name sh busybox-fixture:1.0 >/dev/null
     # The window runs the CLI; after it exits, the shell of the window reports status and stty state.
-    $run tmux -S "$sock" new-session -d -x 100 -y 30 \
-        "stty -g > '$T/stty-before-$mode'; '$C' machine run -n sh; echo EXIT=\$?; stty -g > '$T/stty-after-$mode'; sleep 60"
-    chmod 777 "$sock" 2>/dev/null || true
+    # (tmux's server is started afresh per session; one retry covers a server that dies while starting.)
+    local tries
+    for tries in 1 2 3; do
+        $run env SHELL=/bin/sh TERM=xterm tmux -S "$sock" new-session -d -x 100 -y 30 \
+            "stty -g > '$T/stty-before-$mode'; '$C' machine run -n sh; echo EXIT=\$?; stty -g > '$T/stty-after-$mode'; sleep 60" &&
+            $run tmux -S "$sock" has-session 2>/dev/null && break
+        echo "tmux did not start (try $tries)"
+        sleep 0.5
+    done
     screen() { $run tmux -S "$sock" capture-pane -p; }
     keys() { $run tmux -S "$sock" send-keys "$@"; }
     wait_for() { # wait_for REGEX
@@ -50,7 +56,7 @@ shell_session() {
     $run tmux -S "$sock" kill-server
 
     # A second session ends with `exit 4`: the status comes through.
-    $run tmux -S "$sock" new-session -d -x 80 -y 24 "'$C' machine run -n sh; echo EXIT=\$?; sleep 60"
+    $run env SHELL=/bin/sh TERM=xterm tmux -S "$sock" new-session -d -x 80 -y 24 "'$C' machine run -n sh; echo EXIT=\$?; sleep 60"
     wait_for '[$#] ?$'
     keys 'exit 4' Enter
     wait_for '^EXIT=4$'
