@@ -22,6 +22,7 @@
 #include "machine/machine.hpp"
 #include "machine/settings.hpp"
 #include "runtime/join.hpp"
+#include "runtime/limits.hpp"
 #include "supervisor/supervisor.hpp"
 
 extern char** environ;
@@ -374,17 +375,7 @@ Result<int> do_run(MachineOptions& o) {
     if (!st) return make_error("container machine {} stopped before the command could run", name);
     if (!st->cgroup.empty()) spec.cgroups.push_back(st->cgroup);
     for (const auto& cg : st->cgroups_v1) spec.cgroups.push_back(cg);
-    for (const auto& part : {st->cpu_list}) {
-        size_t pos = 0;
-        while (pos < part.size()) {
-            size_t comma = part.find(',', pos);
-            std::string r = part.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-            auto dash = r.find('-');
-            int a = std::atoi(r.c_str()), b = dash == std::string::npos ? a : std::atoi(r.c_str() + dash + 1);
-            for (int i = a; i <= b; ++i) spec.cpus.push_back(i);
-            pos = comma == std::string::npos ? part.size() : comma + 1;
-        }
-    }
+    spec.cpus = runtime::parse_cpu_list(st->cpu_list);
     std::fflush(stdout);
     int status = TRY(runtime::exec_in_machine(st->init_pid, spec));
     if (o.detach) fmt::print("{}\n", name);

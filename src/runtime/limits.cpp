@@ -40,6 +40,19 @@ std::string format_cpu_list(const std::vector<int>& cpus) {
     return out;
 }
 
+std::vector<int> parse_cpu_list(const std::string& list) {
+    std::vector<int> out;
+    std::istringstream in(list);
+    std::string r;
+    while (std::getline(in, r, ',')) {
+        if (r.empty()) continue;
+        auto dash = r.find('-');
+        int a = std::atoi(r.c_str()), b = dash == std::string::npos ? a : std::atoi(r.c_str() + dash + 1);
+        for (int i = a; i <= b; ++i) out.push_back(i);
+    }
+    return out;
+}
+
 std::vector<int> allowed_cpus() {
     cpu_set_t set;
     CPU_ZERO(&set);

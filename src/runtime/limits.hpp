@@ -38,6 +38,8 @@ struct LimitPlan {
 
 // "0,1,2,5" from a list of CPU numbers (ranges collapsed: "0-2,5").
 std::string format_cpu_list(const std::vector<int>& cpus);
+// "0-2,5" -> {0, 1, 2, 5}; the inverse of format_cpu_list.
+std::vector<int> parse_cpu_list(const std::string& list);
 // The CPUs this process may use, from its affinity mask.
 std::vector<int> allowed_cpus();
 

@@ -212,18 +212,7 @@ int supervise(const std::string& name) {
         runtime::plan_limits(runtime::discover_layout(cgroup), name, boot->cpus, boot->memory, runtime::allowed_cpus());
     runtime::apply_plan(limits);
     for (const auto& n : limits.not_enforced) say("limit not enforced: " + n);
-    for (const auto& part : {limits.cpu_list}) {
-        // "0-1,3" -> CPU numbers for the affinity of init.
-        size_t pos = 0;
-        while (pos < part.size()) {
-            size_t comma = part.find(',', pos);
-            std::string r = part.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-            auto dash = r.find('-');
-            int a = std::atoi(r.c_str()), b = dash == std::string::npos ? a : std::atoi(r.c_str() + dash + 1);
-            for (int i = a; i <= b; ++i) spec.cpus.push_back(i);
-            pos = comma == std::string::npos ? part.size() : comma + 1;
-        }
-    }
+    spec.cpus = runtime::parse_cpu_list(limits.cpu_list);
 
     sigset_t mask;
     sigemptyset(&mask);

@@ -16,6 +16,8 @@ TEST(Limits, CpuListFormatting) {
     EXPECT_EQ(format_cpu_list({0, 1, 2, 5, 7, 8}), "0-2,5,7-8");
     EXPECT_EQ(format_cpu_list({3}), "3");
     EXPECT_EQ(format_cpu_list({}), "");
+    EXPECT_EQ(parse_cpu_list("0-2,5,7-8"), (std::vector<int>{0, 1, 2, 5, 7, 8}));
+    EXPECT_TRUE(parse_cpu_list("").empty());
 }
 
 TEST(Limits, PureV2UsesDelegatedControllers) {
