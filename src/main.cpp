@@ -2,4 +2,6 @@
 // Entry point: everything happens in cli::run.
 #include "cli/app.hpp"
 
-int main(int argc, char** argv) { return ctr::cli::run(argc, argv); }
+int main(int argc, char** argv) {
+    return ctr::cli::run(argc, argv);
+}

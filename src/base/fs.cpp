@@ -105,7 +105,8 @@ Result<void> empty_dir(int dirfd, const std::string& shown) {
         if (n != "." && n != "..") names.push_back(n);
     }
     ::closedir(d);
-    for (const auto& n : names) TRY(remove_tree_at(dirfd, n));
+    for (const auto& n : names)
+        TRY(remove_tree_at(dirfd, n));
     return {};
 }
 
@@ -119,7 +120,8 @@ Result<void> remove_tree_at(int dirfd, const std::string& name) {
         return sys_error(errno, fmt::format("stat \"{}\"", name));
     if (!S_ISDIR(st.st_mode)) return sys_error(EPERM, fmt::format("unlink \"{}\"", name));
     // A read-only directory (image trees have 0555 ones) cannot be emptied until made writable.
-    if ((st.st_mode & 0700) != 0700) (void)::fchmodat(dirfd, name.c_str(), st.st_mode | 0700, 0); // unlink reports
+    if ((st.st_mode & 0700) != 0700)
+        (void)::fchmodat(dirfd, name.c_str(), st.st_mode | 0700, 0); // unlink reports
     UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub.valid()) return sys_error(errno, fmt::format("open \"{}\"", name));
     TRY(empty_dir(sub.get(), name));

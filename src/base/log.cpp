@@ -12,8 +12,12 @@ namespace {
 bool g_debug = false;
 }
 
-void set_debug(bool on) { g_debug = on; }
-bool debug_enabled() { return g_debug; }
+void set_debug(bool on) {
+    g_debug = on;
+}
+bool debug_enabled() {
+    return g_debug;
+}
 
 void write_debug(const std::string& line) {
     std::string out = fmt::format("debug[{}]: {}\n", ::getpid(), line);

@@ -11,20 +11,24 @@ namespace ctr {
 Result<uint64_t> parse_size(const std::string& text) {
     // [whitespace] digits[.digits] [b|k|m|g|t|p [b|ib]], case-insensitive, binary units; no unit = bytes.
     size_t i = 0;
-    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])))
+        ++i;
     size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+        ++i;
     std::string number = text.substr(start, i - start);
     if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1)
         return make_error("invalid size \"{}\"", text);
     std::string unit;
-    for (; i < text.size(); ++i) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
+    for (; i < text.size(); ++i)
+        unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
     int shift = 0;
     if (!unit.empty()) {
         const std::string units = "bkmgtp";
         auto u = units.find(unit[0]);
         std::string rest = unit.substr(1);
-        if (u == std::string::npos || !(rest.empty() || rest == "b" || rest == "ib") || (u == 0 && !rest.empty()))
+        if (u == std::string::npos || !(rest.empty() || rest == "b" || rest == "ib") ||
+            (u == 0 && !rest.empty()))
             return make_error("invalid size \"{}\": invalid symbol: {}", text, unit);
         shift = static_cast<int>(u) * 10;
     }

@@ -21,7 +21,8 @@ namespace {
 std::string one_line(std::string s) {
     for (char& c : s)
         if (c == '\n' || c == '\r') c = ' ';
-    while (!s.empty() && s.back() == ' ') s.pop_back();
+    while (!s.empty() && s.back() == ' ')
+        s.pop_back();
     return s;
 }
 
@@ -31,7 +32,8 @@ int run(int argc, char** argv) {
     CLI::App app("container: persistent Linux container machines made from OCI images", "container");
     app.set_version_flag("--version", fmt::format("container version {}", CONTAINER_VERSION));
     bool debug = false;
-    app.add_flag("--debug", debug, "Print debug messages (also CONTAINER_DEBUG=1)")->envname("CONTAINER_DEBUG");
+    app.add_flag("--debug", debug, "Print debug messages (also CONTAINER_DEBUG=1)")
+        ->envname("CONTAINER_DEBUG");
     app.require_subcommand(1);
     app.fallthrough();
 

@@ -7,9 +7,9 @@
 #include "base/size.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
+#include "machine/machine.hpp"
 #include "store/archive.hpp"
 #include "store/store.hpp"
-#include "machine/machine.hpp"
 
 #include <algorithm>
 
@@ -29,7 +29,8 @@ struct ImageOptions {
 // A name given by the user for a new image: a reference without a digest.
 Result<std::string> new_image_name(const std::string& text) {
     oci::Reference ref = TRY(oci::parse_reference(text));
-    if (!ref.digest.empty()) return make_error("invalid image name \"{}\": a digest cannot name a new image", text);
+    if (!ref.digest.empty())
+        return make_error("invalid image name \"{}\": a digest cannot name a new image", text);
     return ref.str();
 }
 
@@ -81,7 +82,8 @@ Result<int> do_load(const ImageOptions& o) {
         (void)s.collect_garbage(in_use); // best effort: the load's own error is what the user needs
         return wrap(std::move(names).error(), fmt::format("load \"{}\"", o.input));
     }
-    for (const auto& n : *names) fmt::print("Loaded image: {}\n", n);
+    for (const auto& n : *names)
+        fmt::print("Loaded image: {}\n", n);
     return 0;
 }
 
@@ -99,11 +101,13 @@ Result<int> do_list(const ImageOptions& o) {
     store::Store s = TRY(store::Store::open());
     auto recs = TRY(s.list());
     if (o.quiet) {
-        for (const auto& r : recs) fmt::print("{}\n", r.name);
+        for (const auto& r : recs)
+            fmt::print("{}\n", r.name);
         return 0;
     }
     std::vector<store::Image> images;
-    for (const auto& r : recs) images.push_back(TRY(s.get(r)));
+    for (const auto& r : recs)
+        images.push_back(TRY(s.get(r)));
     if (o.format == "json") {
         json out = json::array();
         for (const auto& img : images) {
@@ -175,12 +179,14 @@ Result<int> do_remove(const ImageOptions& o) {
     if (!o.force) {
         auto recs = TRY(s.list());
         for (const auto& n : names) {
-            auto rec = std::find_if(recs.begin(), recs.end(), [&](const store::ImageRecord& r) { return r.name == n; });
+            auto rec = std::find_if(recs.begin(), recs.end(),
+                                    [&](const store::ImageRecord& r) { return r.name == n; });
             if (rec == recs.end()) continue;
             for (const auto& [m, d] : users)
                 if (d == rec->digest)
-                    return make_error("image {} is used by container machine {} (delete the machine first, or use -f)",
-                                      n, m);
+                    return make_error(
+                        "image {} is used by container machine {} (delete the machine first, or use -f)", n,
+                        m);
         }
     }
     for (const auto& n : names) {
@@ -195,7 +201,8 @@ Result<int> do_remove(const ImageOptions& o) {
 Result<int> do_save(const ImageOptions& o) {
     store::Store s = TRY(store::Store::open());
     std::vector<store::ImageRecord> recs;
-    for (const auto& ref : o.refs) recs.push_back(TRY(s.find(ref)));
+    for (const auto& ref : o.refs)
+        recs.push_back(TRY(s.find(ref)));
     auto r = store::save_archive(s, recs, o.output);
     if (!r) return wrap(std::move(r).error(), fmt::format("save \"{}\"", o.output));
     return 0;
@@ -214,11 +221,13 @@ void add_image_commands(CLI::App& app, Action& action) {
         sub->callback([&action, o, fn] { action = [o, fn] { return fn(*o); }; });
     };
 
-    CLI::App* load = image->add_subcommand("load", "Load images from an OCI image layout or docker save archive");
+    CLI::App* load =
+        image->add_subcommand("load", "Load images from an OCI image layout or docker save archive");
     load->add_option("-i,--input", o->input, "Archive to read (tar, tar.gz or tar.zst)")->required();
     bind(load, do_load);
 
-    CLI::App* import = image->add_subcommand("import", "Make a one-layer image from a root filesystem tarball");
+    CLI::App* import =
+        image->add_subcommand("import", "Make a one-layer image from a root filesystem tarball");
     import->add_option("file", o->input, "Root filesystem tarball (tar, tar.gz or tar.zst)")->required();
     import->add_option("name", o->target, "Name of the new image, NAME[:TAG]")->required();
     bind(import, do_import);

@@ -89,7 +89,9 @@ std::string local_time(const std::string& rfc3339) {
     return buf;
 }
 
-bool host_has_kvm() { return ::access("/dev/kvm", F_OK) == 0; }
+bool host_has_kvm() {
+    return ::access("/dev/kvm", F_OK) == 0;
+}
 
 Result<machine::BootConfig> boot_config_from(const MachineOptions& o) {
     std::vector<machine::Setting> settings;
@@ -118,14 +120,17 @@ json machine_json(Ctx& c, const std::string& name, bool full) {
     if (full && cfg) {
         json u = {{"username", cfg->user.username}, {"uid", cfg->user.uid}, {"gid", cfg->user.gid}};
         j["userSetup"] = u;
-        j["image"] = {{"reference", cfg->image_reference}, {"descriptor", oci::descriptor_to_json(cfg->image)}};
+        j["image"] = {{"reference", cfg->image_reference},
+                      {"descriptor", oci::descriptor_to_json(cfg->image)}};
         json p = {{"os", cfg->platform.os}, {"architecture", cfg->platform.architecture}};
         if (!cfg->platform.variant.empty()) p["variant"] = cfg->platform.variant;
         j["platform"] = p;
         if (st) {
             j["initPid"] = st->init_pid;
             // What the running machine got, which may differ from the configuration after `set`.
-            json limits = {{"cpus", st->cpus}, {"cpuList", st->cpu_list}, {"cpuTimeLimited", st->cpu_time_limited},
+            json limits = {{"cpus", st->cpus},
+                           {"cpuList", st->cpu_list},
+                           {"cpuTimeLimited", st->cpu_time_limited},
                            {"notEnforced", st->not_enforced}};
             if (st->memory_limited) limits["memory"] = st->memory;
             j["limits"] = limits;
@@ -145,7 +150,8 @@ Result<int> do_create(const MachineOptions& o) {
     if (!o.platform.empty()) {
         oci::Platform want = TRY(oci::parse_platform(o.platform));
         if (!oci::platform_matches(want, oci::host_platform()))
-            return make_error("platform {} cannot run on this {} host", want.str(), oci::host_platform().str());
+            return make_error("platform {} cannot run on this {} host", want.str(),
+                              oci::host_platform().str());
     }
     auto c = TRY(open_ctx());
     auto cfg = machine::create(c->machines, co);
@@ -181,17 +187,16 @@ Result<int> do_remove(const MachineOptions& o) {
     for (const auto& n : o.names)
         if (!c->machines.exists(n)) return machine::not_found(n);
     for (const auto& n : o.names) {
-        if (c->machines.status(n) != machine::Status::stopped && !o.force) {
-            // Like the reference, rm stops a running machine first; -f only skips the wait for a clean stop.
-        }
+        // Like the reference, rm stops a running machine first; -f only skips the wait for a clean stop.
         bool was_default = c->machines.default_name() == n;
         if (o.force) TRY(machine::stop(c->machines, n, 0));
         auto r = machine::remove(c->machines, n);
         if (!r) return wrap(std::move(r).error(), "failed to delete container machine");
         fmt::print("{}\n", n);
         if (was_default)
-            fmt::print(stderr, "Deleted default container machine '{}'. Set a new default with 'container machine "
-                               "set-default <id>'.\n",
+            fmt::print(stderr,
+                       "Deleted default container machine '{}'. Set a new default with 'container machine "
+                       "set-default <id>'.\n",
                        n);
     }
     return 0;
@@ -201,7 +206,8 @@ Result<int> do_list(const MachineOptions& o) {
     auto c = TRY(open_ctx());
     auto names = TRY(c->machines.names());
     if (o.quiet) {
-        for (const auto& n : names) fmt::print("{}\n", n);
+        for (const auto& n : names)
+            fmt::print("{}\n", n);
         return 0;
     }
     std::string def = c->machines.default_name();
@@ -221,7 +227,8 @@ Result<int> do_list(const MachineOptions& o) {
         rows.push_back({n, j.contains("createdDate") ? local_time(j["createdDate"]) : "-", "host",
                         j.contains("cpus") ? std::to_string(j["cpus"].get<int>()) : "-",
                         j.contains("memory") ? memory_text(j["memory"].get<uint64_t>()) : "-",
-                        memory_text(j["diskSize"].get<uint64_t>()), j["status"].get<std::string>(), n == def ? "*" : ""});
+                        memory_text(j["diskSize"].get<uint64_t>()), j["status"].get<std::string>(),
+                        n == def ? "*" : ""});
     }
     print_table({"NAME", "CREATED", "NETWORK", "CPUS", "MEMORY", "DISK", "STATE", "DEFAULT"}, rows);
     return 0;
@@ -257,12 +264,14 @@ Result<int> do_logs(const MachineOptions& o) {
             size_t start = t.rfind('\n', end - 1);
             size_t from = start == std::string::npos ? 0 : start + 1;
             std::string line = t.substr(from, end - from);
-            while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+            while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
+                line.pop_back();
             if (!line.empty()) keep.insert(keep.begin(), line);
             if (start == std::string::npos) break;
             end = start;
         }
-        for (const auto& l : keep) fmt::print("{}\n", l);
+        for (const auto& l : keep)
+            fmt::print("{}\n", l);
     } else {
         size_t a = t.find_first_not_of("\r\n"), b = t.find_last_not_of("\r\n");
         if (a != std::string::npos) fmt::print("{}\n", t.substr(a, b - a + 1));
@@ -283,9 +292,11 @@ Result<int> do_logs(const MachineOptions& o) {
 }
 
 Result<int> do_set(const MachineOptions& o) {
-    if (o.names.empty()) return make_error("expected at least one configuration value (e.g., machine set cpus=4)");
+    if (o.names.empty())
+        return make_error("expected at least one configuration value (e.g., machine set cpus=4)");
     std::vector<machine::Setting> settings;
-    for (const auto& a : o.names) settings.push_back(TRY(machine::parse_setting(a)));
+    for (const auto& a : o.names)
+        settings.push_back(TRY(machine::parse_setting(a)));
     auto c = TRY(open_ctx());
     std::string name = TRY(c->machines.resolve(o.name));
     auto lock = TRY(c->machines.lock(name));
@@ -329,23 +340,29 @@ Result<int> do_run(MachineOptions& o) {
     runtime::ExecSpec spec;
     spec.argv = argv;
     for (const auto& f : o.env_files)
-        for (auto& e : TRY(read_env_file(f))) spec.extra_env.push_back(e);
+        for (auto& e : TRY(read_env_file(f)))
+            spec.extra_env.push_back(e);
     for (const auto& e : o.env) {
         auto eq = e.find('=');
         if (eq == 0) return make_error("invalid environment variable \"{}\"", e);
-        if (eq != std::string::npos) spec.extra_env.push_back(e);
-        else if (const char* v = std::getenv(e.c_str())) spec.extra_env.push_back(e + "=" + v);
+        if (eq != std::string::npos)
+            spec.extra_env.push_back(e);
+        else if (const char* v = std::getenv(e.c_str()))
+            spec.extra_env.push_back(e + "=" + v);
     }
     for (char** p = environ; *p; ++p) {
         std::string e = *p;
         if (e.rfind("LANG=", 0) == 0 || e.rfind("LC_", 0) == 0) spec.base_env.push_back(e);
     }
-    if (const char* term = std::getenv("TERM"); term && ::isatty(STDIN_FILENO)) spec.base_env.push_back(std::string("TERM=") + term);
-    if (o.root) spec.uid = 0, spec.gid = 0;
+    if (const char* term = std::getenv("TERM"); term && ::isatty(STDIN_FILENO))
+        spec.base_env.push_back(std::string("TERM=") + term);
+    if (o.root)
+        spec.uid = 0, spec.gid = 0;
     else if (!o.user.empty()) {
         auto colon = o.user.find(':');
         spec.user_name = o.user.substr(0, colon);
-        if (colon != std::string::npos) spec.gid = static_cast<uint32_t>(std::strtoul(o.user.c_str() + colon + 1, nullptr, 10));
+        if (colon != std::string::npos)
+            spec.gid = static_cast<uint32_t>(std::strtoul(o.user.c_str() + colon + 1, nullptr, 10));
     } else {
         spec.uid = o.uid.value_or(::getuid());
         spec.gid = o.gid;
@@ -374,7 +391,8 @@ Result<int> do_run(MachineOptions& o) {
     auto st = c->machines.state(name);
     if (!st) return make_error("container machine {} stopped before the command could run", name);
     if (!st->cgroup.empty()) spec.cgroups.push_back(st->cgroup);
-    for (const auto& cg : st->cgroups_v1) spec.cgroups.push_back(cg);
+    for (const auto& cg : st->cgroups_v1)
+        spec.cgroups.push_back(cg);
     spec.cpus = runtime::parse_cpu_list(st->cpu_list);
     std::fflush(stdout);
     int status = TRY(runtime::exec_in_machine(st->init_pid, spec));
@@ -415,7 +433,8 @@ void add_machine_commands(CLI::App& app, Action& action) {
     del->add_flag("-f,--force", o->force, "Kill a running machine instead of stopping it cleanly");
     bind(del, [](MachineOptions& x) { return do_remove(x); });
 
-    CLI::App* inspect = m->add_subcommand("inspect", "Display detailed information about a container machine");
+    CLI::App* inspect =
+        m->add_subcommand("inspect", "Display detailed information about a container machine");
     opt_name(inspect);
     bind(inspect, [](MachineOptions& x) { return do_inspect(x); });
 
@@ -432,24 +451,30 @@ void add_machine_commands(CLI::App& app, Action& action) {
     opt_name(logs);
     bind(logs, [](MachineOptions& x) { return do_logs(x); });
 
-    CLI::App* run = m->add_subcommand("run", "Run a command or login shell in a container machine, booting it if needed");
+    CLI::App* run =
+        m->add_subcommand("run", "Run a command or login shell in a container machine, booting it if needed");
     run->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)");
     run->add_flag("--root", o->root, "Run as root instead of the host user");
     run->add_option("-u,--user", o->user, "User for the process (name|uid[:gid])");
     run->add_option("--uid", o->uid, "User ID for the process");
     run->add_option("--gid", o->gid, "Group ID for the process");
-    run->add_option("-e,--env", o->env, "key=value, or key to inherit from the host")->take_all()->allow_extra_args(false);
-    run->add_option("--env-file", o->env_files, "Read environment variables from a file")->allow_extra_args(false);
+    run->add_option("-e,--env", o->env, "key=value, or key to inherit from the host")
+        ->take_all()
+        ->allow_extra_args(false);
+    run->add_option("--env-file", o->env_files, "Read environment variables from a file")
+        ->allow_extra_args(false);
     run->add_option("-w,--workdir,--cwd", o->workdir, "Working directory inside the machine");
     run->add_flag("-t,--tty", o->tty, "Allocate a pseudo-terminal");
     run->add_flag("-i,--interactive", o->interactive, "Keep stdin open");
     run->add_flag("-d,--detach", o->detach, "Run in the background and print the machine ID");
     bind(run, [](MachineOptions& x) { return do_run(x); });
 
-    CLI::App* set = m->add_subcommand("set", "Set container machine configuration values (applied at next start)");
+    CLI::App* set =
+        m->add_subcommand("set", "Set container machine configuration values (applied at next start)");
     set->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)");
-    set->add_option("settings", o->names,
-                    "cpus=<number>, memory=<size> (e.g. 2G), home-mount=<ro|rw|none>, virtualization=<true|false>");
+    set->add_option(
+        "settings", o->names,
+        "cpus=<number>, memory=<size> (e.g. 2G), home-mount=<ro|rw|none>, virtualization=<true|false>");
     bind(set, [](MachineOptions& x) { return do_set(x); });
 
     CLI::App* set_default = m->add_subcommand("set-default", "Set the default container machine");

@@ -12,19 +12,23 @@ namespace {
 std::vector<std::string> g_command;
 
 // Options of `machine run` that take a value in the next argument.
-const std::set<std::string> k_run_valued = {"-n", "--name", "-u", "--user", "--uid", "--gid", "-e", "--env",
-                                             "--env-file", "-w", "--workdir", "--cwd"};
+const std::set<std::string> k_run_valued = {"-n", "--name", "-u",         "--user", "--uid",     "--gid",
+                                            "-e", "--env",  "--env-file", "-w",     "--workdir", "--cwd"};
 } // namespace
 
-const std::vector<std::string>& run_command_args() { return g_command; }
+const std::vector<std::string>& run_command_args() {
+    return g_command;
+}
 
 void split_run_command(std::vector<std::string>& args) {
     size_t i = 0;
     // Global flags, then "machine"/"m", then flags, then "run".
-    while (i < args.size() && args[i].rfind("-", 0) == 0) ++i;
+    while (i < args.size() && args[i].rfind("-", 0) == 0)
+        ++i;
     if (i >= args.size() || (args[i] != "machine" && args[i] != "m")) return;
     ++i;
-    while (i < args.size() && args[i].rfind("-", 0) == 0) ++i;
+    while (i < args.size() && args[i].rfind("-", 0) == 0)
+        ++i;
     if (i >= args.size() || args[i] != "run") return;
     for (++i; i < args.size(); ++i) {
         const std::string& a = args[i];

@@ -26,16 +26,12 @@ constexpr int k_ready_timeout_s = 120;
 
 // Whether the image's merged tree has `path`: the top-most layer that mentions it decides.
 bool image_has(const store::Store& store, const store::Image& img, const std::string& path) {
-    std::string dir = path.substr(0, path.rfind('/'));
-    std::string base = path.substr(path.rfind('/') + 1);
     for (auto it = img.config.diff_ids.rbegin(); it != img.config.diff_ids.rend(); ++it) {
         std::string layer = store.layer_path(*it);
         struct stat st {};
         if (::lstat((layer + "/" + path).c_str(), &st) == 0)
             return !(S_ISCHR(st.st_mode) && st.st_rdev == 0); // an overlay whiteout hides it
     }
-    (void)dir;
-    (void)base;
     return false;
 }
 
@@ -60,7 +56,8 @@ std::string last_boot_log_line(const std::string& dir) {
     auto text = fs::read_file(dir + "/boot.log");
     if (!text || text->empty()) return "";
     std::string t = *text;
-    while (!t.empty() && t.back() == '\n') t.pop_back();
+    while (!t.empty() && t.back() == '\n')
+        t.pop_back();
     return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
 }
 
@@ -92,7 +89,9 @@ Result<MachineConfig> create(Machines& machines, const CreateOptions& opts) {
     store::Store& store = machines.store();
     auto lock = TRY(store.lock());
     auto rec = store.find(opts.image);
-    if (!rec) return wrap(std::move(rec).error(), "image is not in the local store (load, import or pull it first)");
+    if (!rec)
+        return wrap(std::move(rec).error(),
+                    "image is not in the local store (load, import or pull it first)");
     store::Image img = TRY(store.get(*rec));
     oci::Reference ref = TRY(oci::parse_reference(rec->name));
     std::string name = opts.name.empty() ? derive_name(ref) : opts.name;
@@ -150,11 +149,13 @@ Result<void> start(Machines& machines, const std::string& name, const std::strin
         auto err = fs::read_file(dir + "/boot-error");
         if (err && !err->empty()) {
             std::string m = *err;
-            while (!m.empty() && m.back() == '\n') m.pop_back();
+            while (!m.empty() && m.back() == '\n')
+                m.pop_back();
             return make_error("failed to boot container machine {}: {}", name, m);
         }
         if (seen && !st)
-            return make_error("container machine {} stopped while booting (see 'container machine logs {}')", name, name);
+            return make_error("container machine {} stopped while booting (see 'container machine logs {}')",
+                              name, name);
         if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(k_ready_timeout_s)) {
             std::string last = last_boot_log_line(dir);
             return make_error("container machine {} was not ready within {}s{}", name, k_ready_timeout_s,

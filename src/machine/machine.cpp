@@ -17,24 +17,31 @@ using nlohmann::json;
 
 const char* status_name(Status s) {
     switch (s) {
-    case Status::stopped: return "stopped";
-    case Status::starting: return "starting";
-    case Status::running: return "running";
-    case Status::stopping: return "stopping";
+    case Status::stopped:
+        return "stopped";
+    case Status::starting:
+        return "starting";
+    case Status::running:
+        return "running";
+    case Status::stopping:
+        return "stopping";
     }
     return "unknown";
 }
 
-Error not_found(const std::string& name) { return make_error("container machine with ID {} not found", name); }
+Error not_found(const std::string& name) {
+    return make_error("container machine with ID {} not found", name);
+}
 
 Result<void> validate_name(const std::string& n) {
     bool ok = !n.empty() && n.size() <= 57 && n.front() != '-' && n.back() != '-';
     for (char c : n)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) ok = false;
     if (!ok)
-        return make_error("invalid container machine name \"{}\": it must start and end with a lowercase letter or "
-                          "digit, contain only lowercase letters, digits and hyphens, and be 1 to 57 characters long",
-                          n);
+        return make_error(
+            "invalid container machine name \"{}\": it must start and end with a lowercase letter or "
+            "digit, contain only lowercase letters, digits and hyphens, and be 1 to 57 characters long",
+            n);
     return {};
 }
 
@@ -46,9 +53,11 @@ std::string derive_name(const oci::Reference& ref) {
     std::string out;
     for (char c : n)
         if (!(c == '-' && (out.empty() || out.back() == '-'))) out += c;
-    while (!out.empty() && out.back() == '-') out.pop_back();
+    while (!out.empty() && out.back() == '-')
+        out.pop_back();
     if (out.size() > 57) out.resize(57);
-    while (!out.empty() && out.back() == '-') out.pop_back();
+    while (!out.empty() && out.back() == '-')
+        out.pop_back();
     return out.empty() ? "machine" : out;
 }
 
@@ -60,7 +69,8 @@ uint64_t process_start_time(pid_t pid) {
     auto close = text->rfind(')');
     if (close == std::string::npos) return 0;
     size_t pos = close + 2;
-    for (int field = 3; field < 22 && pos != std::string::npos; ++field) pos = text->find(' ', pos) + 1;
+    for (int field = 3; field < 22 && pos != std::string::npos; ++field)
+        pos = text->find(' ', pos) + 1;
     if (pos == std::string::npos || pos == 0) return 0;
     if ((*text)[close + 2] == 'Z') return 0; // a zombie is as good as gone
     return std::strtoull(text->c_str() + pos, nullptr, 10);
@@ -70,7 +80,8 @@ BootConfig default_boot_config() {
     BootConfig b;
     long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
     b.cpus = cpus > 0 ? static_cast<int>(cpus) : 1;
-    uint64_t mem = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    uint64_t mem =
+        static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     uint64_t half_gib = (mem / 2) >> 30;
     b.memory = std::max<uint64_t>(half_gib, 1) << 30;
     return b;
@@ -119,7 +130,10 @@ Result<MachineConfig> config_from_json(const json& j) {
 }
 
 json boot_config_to_json(const BootConfig& b) {
-    return {{"cpus", b.cpus}, {"memory", b.memory}, {"homeMount", b.home_mount}, {"virtualization", b.virtualization}};
+    return {{"cpus", b.cpus},
+            {"memory", b.memory},
+            {"homeMount", b.home_mount},
+            {"virtualization", b.virtualization}};
 }
 
 Result<BootConfig> boot_config_from_json(const json& j) {
@@ -183,7 +197,8 @@ Result<BootConfig> Machines::boot_config(const std::string& name) const {
 }
 
 Result<void> Machines::write_boot_config(const std::string& name, const BootConfig& b) {
-    return fs::write_file_atomic(dir(name) + "/boot-config.json", boot_config_to_json(b).dump(2) + "\n", 0600);
+    return fs::write_file_atomic(dir(name) + "/boot-config.json", boot_config_to_json(b).dump(2) + "\n",
+                                 0600);
 }
 
 std::optional<RunState> Machines::state(const std::string& name) const {
@@ -210,7 +225,8 @@ std::optional<RunState> Machines::state(const std::string& name) const {
         for (const auto& x : *v)
             if (x.is_string()) s.not_enforced.push_back(x.get<std::string>());
     // After a host reboot or a killed supervisor the pids are stale or reused: start times tell.
-    if (s.supervisor_pid <= 0 || process_start_time(s.supervisor_pid) != s.supervisor_start) return std::nullopt;
+    if (s.supervisor_pid <= 0 || process_start_time(s.supervisor_pid) != s.supervisor_start)
+        return std::nullopt;
     if (s.init_pid > 0 && process_start_time(s.init_pid) != s.init_start) return std::nullopt;
     return s;
 }
@@ -223,13 +239,20 @@ Status Machines::status(const std::string& name) const {
 }
 
 Result<void> Machines::write_state(const std::string& name, const RunState& s) {
-    json j = {{"supervisorPid", s.supervisor_pid}, {"supervisorStart", s.supervisor_start},
-              {"initPid", s.init_pid},             {"initStart", s.init_start},
-              {"startedDate", s.started},          {"ready", s.ready},
-              {"stopping", s.stopping},            {"cgroup", s.cgroup},
-              {"cgroupsV1", s.cgroups_v1},         {"cpuList", s.cpu_list},
-              {"cpus", s.cpus},                    {"memory", s.memory},
-              {"cpuTimeLimited", s.cpu_time_limited}, {"memoryLimited", s.memory_limited},
+    json j = {{"supervisorPid", s.supervisor_pid},
+              {"supervisorStart", s.supervisor_start},
+              {"initPid", s.init_pid},
+              {"initStart", s.init_start},
+              {"startedDate", s.started},
+              {"ready", s.ready},
+              {"stopping", s.stopping},
+              {"cgroup", s.cgroup},
+              {"cgroupsV1", s.cgroups_v1},
+              {"cpuList", s.cpu_list},
+              {"cpus", s.cpus},
+              {"memory", s.memory},
+              {"cpuTimeLimited", s.cpu_time_limited},
+              {"memoryLimited", s.memory_limited},
               {"notEnforced", s.not_enforced}};
     return fs::write_file_atomic(dir(name) + "/state.json", j.dump(2) + "\n", 0600);
 }
@@ -242,7 +265,8 @@ std::string Machines::default_name() const {
     auto text = fs::read_file(m_root + "/default");
     if (!text) return "";
     std::string n = *text;
-    while (!n.empty() && (n.back() == '\n' || n.back() == ' ')) n.pop_back();
+    while (!n.empty() && (n.back() == '\n' || n.back() == ' '))
+        n.pop_back();
     return exists(n) ? n : "";
 }
 
@@ -251,7 +275,9 @@ Result<void> Machines::set_default(const std::string& name) {
     return fs::write_file_atomic(m_root + "/default", name + "\n", 0600);
 }
 
-void Machines::clear_default() { (void)::unlink((m_root + "/default").c_str()); } // absent is fine
+void Machines::clear_default() {
+    (void)::unlink((m_root + "/default").c_str());
+} // absent is fine
 
 Result<std::string> Machines::resolve(const std::string& name) const {
     if (name.empty()) {

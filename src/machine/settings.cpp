@@ -14,7 +14,8 @@ namespace {
 constexpr const char* k_valid = "cpus, memory, home-mount, virtualization, kernel";
 
 std::string lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
 } // namespace
@@ -26,23 +27,28 @@ Result<Setting> parse_setting(const std::string& arg) {
     return Setting{arg.substr(0, eq), arg.substr(eq + 1)};
 }
 
-Result<BootConfig> apply_settings(const BootConfig& current, const std::vector<Setting>& settings, bool host_has_kvm) {
+Result<BootConfig> apply_settings(const BootConfig& current, const std::vector<Setting>& settings,
+                                  bool host_has_kvm) {
     std::map<std::string, std::string> last;
     std::vector<std::string> unknown;
     for (const auto& [k, v] : settings) {
-        if (k == "cpus" || k == "memory" || k == "home-mount" || k == "virtualization" || k == "kernel") last[k] = v;
-        else if (std::find(unknown.begin(), unknown.end(), k) == unknown.end()) unknown.push_back(k);
+        if (k == "cpus" || k == "memory" || k == "home-mount" || k == "virtualization" || k == "kernel")
+            last[k] = v;
+        else if (std::find(unknown.begin(), unknown.end(), k) == unknown.end())
+            unknown.push_back(k);
     }
     if (!unknown.empty()) {
         std::string list;
-        for (const auto& u : unknown) list += (list.empty() ? "" : ", ") + u;
+        for (const auto& u : unknown)
+            list += (list.empty() ? "" : ", ") + u;
         return make_error("unknown fields '{}'. Valid: {}", list, k_valid);
     }
     BootConfig b = current;
     if (auto it = last.find("cpus"); it != last.end()) {
         const std::string& v = it->second;
-        bool digits = !v.empty() && std::all_of(v.begin() + (v[0] == '-' ? 1 : 0), v.end(),
-                                                [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+        bool digits = !v.empty() && std::all_of(v.begin() + (v[0] == '-' ? 1 : 0), v.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+        });
         if (!digits || v.size() > 9) return make_error("failed to parse {} for cpus", v);
         long n = std::stol(v);
         if (n <= 0) return make_error("invalid CPU count '{}'. Must be a positive integer (e.g., 4).", n);
@@ -62,9 +68,13 @@ Result<BootConfig> apply_settings(const BootConfig& current, const std::vector<S
     }
     if (auto it = last.find("virtualization"); it != last.end()) {
         std::string v = lower(it->second);
-        if (v == "true" || v == "t") b.virtualization = true;
-        else if (v == "false" || v == "f") b.virtualization = false;
-        else return make_error("invalid value '{}' for virtualization. Expected 'true' or 'false'.", it->second);
+        if (v == "true" || v == "t")
+            b.virtualization = true;
+        else if (v == "false" || v == "f")
+            b.virtualization = false;
+        else
+            return make_error("invalid value '{}' for virtualization. Expected 'true' or 'false'.",
+                              it->second);
         if (b.virtualization && !host_has_kvm)
             return make_error("virtualization=true needs /dev/kvm, and this host has none");
     }

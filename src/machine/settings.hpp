@@ -19,6 +19,7 @@ Result<Setting> parse_setting(const std::string& arg);
 
 // Applies the settings (last one wins for a key) to `current`; validates every value first, so on
 // error nothing changes. `host_has_kvm` decides whether virtualization=true is possible.
-Result<BootConfig> apply_settings(const BootConfig& current, const std::vector<Setting>& settings, bool host_has_kvm);
+Result<BootConfig> apply_settings(const BootConfig& current, const std::vector<Setting>& settings,
+                                  bool host_has_kvm);
 
 } // namespace ctr::machine

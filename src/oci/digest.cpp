@@ -28,12 +28,16 @@ struct Sha256::Impl {
     ~Impl() { EVP_MD_CTX_free(ctx); }
 };
 
-Sha256::Sha256() : m_impl(std::make_unique<Impl>()) { EVP_DigestInit_ex(m_impl->ctx, EVP_sha256(), nullptr); }
+Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {
+    EVP_DigestInit_ex(m_impl->ctx, EVP_sha256(), nullptr);
+}
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
-void Sha256::update(const void* data, size_t size) { EVP_DigestUpdate(m_impl->ctx, data, size); }
+void Sha256::update(const void* data, size_t size) {
+    EVP_DigestUpdate(m_impl->ctx, data, size);
+}
 
 Digest Sha256::finish() {
     unsigned char md[EVP_MAX_MD_SIZE];

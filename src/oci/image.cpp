@@ -14,7 +14,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::string_view, 2> k_manifest_types = {media::k_oci_manifest, media::k_docker_manifest};
+constexpr std::array<std::string_view, 2> k_manifest_types = {media::k_oci_manifest,
+                                                              media::k_docker_manifest};
 constexpr std::array<std::string_view, 2> k_index_types = {media::k_oci_index, media::k_docker_list};
 constexpr std::array<std::string_view, 2> k_config_types = {media::k_oci_config, media::k_docker_config};
 constexpr std::array<std::string_view, 8> k_layer_types = {
@@ -72,33 +73,48 @@ Result<Descriptor> parse_descriptor(const json& j, const char* where) {
 
 } // namespace
 
-bool is_manifest_type(const std::string& t) { return contains(k_manifest_types, t); }
-bool is_index_type(const std::string& t) { return contains(k_index_types, t); }
-bool is_layer_type(const std::string& t) { return contains(k_layer_types, t); }
-bool is_config_type(const std::string& t) { return contains(k_config_types, t); }
+bool is_manifest_type(const std::string& t) {
+    return contains(k_manifest_types, t);
+}
+bool is_index_type(const std::string& t) {
+    return contains(k_index_types, t);
+}
+bool is_layer_type(const std::string& t) {
+    return contains(k_layer_types, t);
+}
+bool is_config_type(const std::string& t) {
+    return contains(k_config_types, t);
+}
 
 Platform host_platform() {
     struct utsname u {};
     ::uname(&u);
     std::string m = u.machine;
     Platform p;
-    if (m == "x86_64") p.architecture = "amd64";
-    else if (m == "aarch64") p.architecture = "arm64", p.variant = "v8";
-    else if (m == "i686" || m == "i386") p.architecture = "386";
-    else if (m == "armv7l") p.architecture = "arm", p.variant = "v7";
-    else p.architecture = m;
+    if (m == "x86_64")
+        p.architecture = "amd64";
+    else if (m == "aarch64")
+        p.architecture = "arm64", p.variant = "v8";
+    else if (m == "i686" || m == "i386")
+        p.architecture = "386";
+    else if (m == "armv7l")
+        p.architecture = "arm", p.variant = "v7";
+    else
+        p.architecture = m;
     return p;
 }
 
 Result<Platform> parse_platform(const std::string& text) {
     Platform p;
     auto a = text.find('/');
-    if (a == std::string::npos || a == 0) return make_error("invalid platform \"{}\": expected os/arch[/variant]", text);
+    if (a == std::string::npos || a == 0)
+        return make_error("invalid platform \"{}\": expected os/arch[/variant]", text);
     p.os = text.substr(0, a);
     auto b = text.find('/', a + 1);
     p.architecture = text.substr(a + 1, b == std::string::npos ? std::string::npos : b - a - 1);
     if (b != std::string::npos) p.variant = text.substr(b + 1);
-    if (p.architecture.empty()) return make_error("invalid platform \"{}\": expected os/arch[/variant]", text);
+    if (p.architecture.empty())
+        return make_error("invalid platform \"{}\": expected os/arch[/variant]", text);
     return p;
 }
 
@@ -123,8 +139,10 @@ Result<Manifest> parse_manifest(const std::string& text) {
     json j = TRY(parse_json(text, "manifest"));
     Manifest m;
     m.media_type = str_field(j, "mediaType", media::k_oci_manifest);
-    if (!is_manifest_type(m.media_type)) return make_error("unsupported manifest media type \"{}\"", m.media_type);
-    if (!j.contains("schemaVersion") || j["schemaVersion"] != 2) return make_error("manifest: schemaVersion is not 2");
+    if (!is_manifest_type(m.media_type))
+        return make_error("unsupported manifest media type \"{}\"", m.media_type);
+    if (!j.contains("schemaVersion") || j["schemaVersion"] != 2)
+        return make_error("manifest: schemaVersion is not 2");
     auto c = j.find("config");
     auto l = j.find("layers");
     if (c == j.end()) return make_error("manifest: no config descriptor");
@@ -134,7 +152,8 @@ Result<Manifest> parse_manifest(const std::string& text) {
         return make_error("unsupported config media type \"{}\"", m.config.media_type);
     for (const auto& e : *l) {
         Descriptor d = TRY(parse_descriptor(e, "manifest layer"));
-        if (!is_layer_type(d.media_type)) return make_error("unsupported layer media type \"{}\"", d.media_type);
+        if (!is_layer_type(d.media_type))
+            return make_error("unsupported layer media type \"{}\"", d.media_type);
         m.layers.push_back(std::move(d));
     }
     return m;
@@ -147,7 +166,8 @@ Result<Index> parse_index(const std::string& text) {
     if (!is_index_type(x.media_type)) return make_error("unsupported index media type \"{}\"", x.media_type);
     auto ms = j.find("manifests");
     if (ms == j.end() || !ms->is_array()) return make_error("index: no manifests array");
-    for (const auto& e : *ms) x.manifests.push_back(TRY(parse_descriptor(e, "index entry")));
+    for (const auto& e : *ms)
+        x.manifests.push_back(TRY(parse_descriptor(e, "index entry")));
     return x;
 }
 
@@ -160,7 +180,8 @@ Result<ImageConfig> parse_config(const std::string& text) {
     c.platform.variant = str_field(j, "variant", "");
     c.created = j.contains("created") && j["created"].is_string() ? j["created"].get<std::string>() : "";
     if (auto cfg = j.find("config"); cfg != j.end() && cfg->is_object())
-        if (auto s = cfg->find("StopSignal"); s != cfg->end() && s->is_string()) c.stop_signal = s->get<std::string>();
+        if (auto s = cfg->find("StopSignal"); s != cfg->end() && s->is_string())
+            c.stop_signal = s->get<std::string>();
     auto rootfs = j.find("rootfs");
     if (rootfs == j.end() || !rootfs->is_object()) return make_error("image config: no rootfs");
     auto ids = rootfs->find("diff_ids");
@@ -185,7 +206,8 @@ json descriptor_to_json(const Descriptor& d) {
 
 std::string manifest_to_json(const Manifest& m) {
     json layers = json::array();
-    for (const auto& l : m.layers) layers.push_back(descriptor_to_json(l));
+    for (const auto& l : m.layers)
+        layers.push_back(descriptor_to_json(l));
     json j = {{"schemaVersion", 2},
               {"mediaType", m.media_type},
               {"config", descriptor_to_json(m.config)},

@@ -12,7 +12,9 @@ namespace ctr::oci {
 
 namespace {
 
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool is_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
 // path-component := alnum (separator alnum)*, separator := [_.] | "__" | "-"+
 bool valid_component(std::string_view s) {
@@ -23,9 +25,11 @@ bool valid_component(std::string_view s) {
             continue;
         }
         size_t j = i;
-        while (j < s.size() && !is_lower_alnum(s[j])) ++j;
+        while (j < s.size() && !is_lower_alnum(s[j]))
+            ++j;
         std::string_view sep = s.substr(i, j - i);
-        bool ok = sep == "." || sep == "_" || sep == "__" || sep.find_first_not_of('-') == std::string_view::npos;
+        bool ok =
+            sep == "." || sep == "_" || sep == "__" || sep.find_first_not_of('-') == std::string_view::npos;
         if (!ok) return false;
         i = j;
     }
@@ -62,7 +66,9 @@ std::string Reference::str() const {
     return s;
 }
 
-std::string Reference::registry_host() const { return domain == "docker.io" ? "registry-1.docker.io" : domain; }
+std::string Reference::registry_host() const {
+    return domain == "docker.io" ? "registry-1.docker.io" : domain;
+}
 
 std::string Reference::base_name() const {
     auto slash = path.rfind('/');
@@ -95,7 +101,8 @@ Result<Reference> parse_reference(std::string_view text) {
     std::string_view first = name.substr(0, first_slash);
     if (first_slash != std::string_view::npos &&
         (first.find_first_of(".:") != std::string_view::npos || first == "localhost" ||
-         std::any_of(first.begin(), first.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); }))) {
+         std::any_of(first.begin(), first.end(),
+                     [](char c) { return std::isupper(static_cast<unsigned char>(c)); }))) {
         if (!valid_domain(first)) return bad("invalid registry host");
         ref.domain = std::string(first);
         name = name.substr(first_slash + 1);
@@ -106,7 +113,8 @@ Result<Reference> parse_reference(std::string_view text) {
     std::vector<std::string_view> parts;
     for (size_t start = 0;;) {
         auto slash = name.find('/', start);
-        parts.push_back(name.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+        parts.push_back(
+            name.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
         if (slash == std::string_view::npos) break;
         start = slash + 1;
     }

@@ -66,18 +66,39 @@ constexpr MountEntry k_mounts[] = {
 };
 
 constexpr int k_kept_caps[] = {
-    CAP_AUDIT_CONTROL, CAP_AUDIT_WRITE, CAP_CHOWN,      CAP_DAC_OVERRIDE,     CAP_DAC_READ_SEARCH, CAP_FOWNER,
-    CAP_FSETID,        CAP_IPC_OWNER,   CAP_KILL,       CAP_LEASE,            CAP_LINUX_IMMUTABLE, CAP_MKNOD,
-    CAP_NET_BIND_SERVICE, CAP_NET_BROADCAST, CAP_NET_RAW, CAP_SETFCAP,        CAP_SETGID,          CAP_SETPCAP,
-    CAP_SETUID,        CAP_SYS_ADMIN,   CAP_SYS_BOOT,   CAP_SYS_CHROOT,       CAP_SYS_NICE,        CAP_SYS_PTRACE,
-    CAP_SYS_RESOURCE,  CAP_SYS_TTY_CONFIG,
+    CAP_AUDIT_CONTROL,
+    CAP_AUDIT_WRITE,
+    CAP_CHOWN,
+    CAP_DAC_OVERRIDE,
+    CAP_DAC_READ_SEARCH,
+    CAP_FOWNER,
+    CAP_FSETID,
+    CAP_IPC_OWNER,
+    CAP_KILL,
+    CAP_LEASE,
+    CAP_LINUX_IMMUTABLE,
+    CAP_MKNOD,
+    CAP_NET_BIND_SERVICE,
+    CAP_NET_BROADCAST,
+    CAP_NET_RAW,
+    CAP_SETFCAP,
+    CAP_SETGID,
+    CAP_SETPCAP,
+    CAP_SETUID,
+    CAP_SYS_ADMIN,
+    CAP_SYS_BOOT,
+    CAP_SYS_CHROOT,
+    CAP_SYS_NICE,
+    CAP_SYS_PTRACE,
+    CAP_SYS_RESOURCE,
+    CAP_SYS_TTY_CONFIG,
 };
 
 struct Child {
     const BootSpec* spec;
-    int go_fd;     // parent writes one byte when the map and cgroup are in place
-    int err_fd;    // child writes "<step>: <error>" on failure; closed by exec on success
-    int sock_fd;   // child sends its new root as an fd
+    int go_fd;   // parent writes one byte when the map and cgroup are in place
+    int err_fd;  // child writes "<step>: <error>" on failure; closed by exec on success
+    int sock_fd; // child sends its new root as an fd
 };
 
 [[noreturn]] void die(const Child& c, const std::string& step) {
@@ -103,15 +124,16 @@ void provision(const Child& c, const BootSpec& s) {
         std::vector<std::string> env = s.provision_env;
         env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         std::vector<char*> envp;
-        for (auto& e : env) envp.push_back(e.data());
+        for (auto& e : env)
+            envp.push_back(e.data());
         envp.push_back(nullptr);
         if (own) {
             char* argv[] = {const_cast<char*>(s.image_provision_script.c_str()), nullptr};
             ::execve(argv[0], argv, envp.data());
         } else {
             char* argv[] = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
-                            const_cast<char*>(s.provision_script.c_str()), const_cast<char*>("create-user.sh"),
-                            nullptr};
+                            const_cast<char*>(s.provision_script.c_str()),
+                            const_cast<char*>("create-user.sh"), nullptr};
             ::execve("/bin/sh", argv, envp.data());
         }
         ::_exit(127);
@@ -140,8 +162,8 @@ unsigned long locked_flags(const char* path) {
 
 // Read-only remount of a bind mount; flags the kernel locked in the user namespace must be repeated.
 bool remount_ro(const std::string& path) {
-    return ::mount(nullptr, path.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(path.c_str()),
-                   nullptr) == 0;
+    return ::mount(nullptr, path.c_str(), nullptr,
+                   MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(path.c_str()), nullptr) == 0;
 }
 
 void make_dirs_in(const Child& c, const std::string& path, mode_t mode) {
@@ -166,7 +188,8 @@ void apply_mounts(const Child& c, const std::string& root) {
         std::string target = root + "/" + m.target;
         switch (m.kind) {
         case Kind::dir:
-            if (::mkdir(target.c_str(), static_cast<mode_t>(m.flags)) != 0 && errno != EEXIST) die(c, "mkdir " + target);
+            if (::mkdir(target.c_str(), static_cast<mode_t>(m.flags)) != 0 && errno != EEXIST)
+                die(c, "mkdir " + target);
             break;
         case Kind::symlink:
             (void)::unlink(target.c_str()); // replaced each boot
@@ -218,7 +241,8 @@ int child_main(void* arg) {
     // The first boot makes the machine's own layer as root of the namespace, so "/" belongs to root.
     if (::mkdir(s.upper.c_str(), 0755) != 0 && errno != EEXIST) die(c, "mkdir " + s.upper);
     if (::mkdir(s.work.c_str(), 0700) != 0 && errno != EEXIST) die(c, "mkdir " + s.work);
-    std::string opts = fmt::format("lowerdir={},upperdir={},workdir={},userxattr", s.lowerdirs, s.upper, s.work);
+    std::string opts =
+        fmt::format("lowerdir={},upperdir={},workdir={},userxattr", s.lowerdirs, s.upper, s.work);
     if (::mount("overlay", s.rootfs.c_str(), "overlay", 0, opts.c_str()) != 0)
         die(c, fmt::format("mount overlay on \"{}\"", s.rootfs));
     const std::string& r = s.rootfs;
@@ -265,7 +289,9 @@ int child_main(void* arg) {
     if (rootfd < 0) die(c, "open /");
     {
         char byte = 'r';
-        struct iovec iov {&byte, 1};
+        struct iovec iov {
+            &byte, 1
+        };
         char ctrl[CMSG_SPACE(sizeof(int))] = {};
         struct msghdr msg {};
         msg.msg_iov = &iov;
@@ -283,7 +309,8 @@ int child_main(void* arg) {
     if (!s.cpus.empty()) {
         cpu_set_t set;
         CPU_ZERO(&set);
-        for (int cpu : s.cpus) CPU_SET(cpu, &set);
+        for (int cpu : s.cpus)
+            CPU_SET(cpu, &set);
         if (::sched_setaffinity(0, sizeof set, &set) != 0) die(c, "set CPU affinity");
     }
     drop_bounding_capabilities();
@@ -298,7 +325,8 @@ int child_main(void* arg) {
     // Credentials are final: a supervisor that dies takes the machine with it.
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die(c, "set parent death signal");
     std::vector<char*> envp;
-    for (const auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
+    for (const auto& e : s.env)
+        envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
     char* argv[] = {const_cast<char*>("/sbin/init"), nullptr};
     ::execve("/sbin/init", argv, envp.data());
@@ -307,7 +335,9 @@ int child_main(void* arg) {
 
 } // namespace
 
-bool remount_read_only(const std::string& path) { return remount_ro(path); }
+bool remount_read_only(const std::string& path) {
+    return remount_ro(path);
+}
 
 bool kept_capability(int cap) {
     for (int k : k_kept_caps)
@@ -319,20 +349,22 @@ void drop_bounding_capabilities() {
     for (int cap = 0; cap <= 63; ++cap) {
         if (kept_capability(cap)) continue;
         if (::prctl(PR_CAPBSET_READ, cap) < 0) break; // past the kernel's last capability
-        (void)::prctl(PR_CAPBSET_DROP, cap); // only fails for caps we never had
+        (void)::prctl(PR_CAPBSET_DROP, cap);          // only fails for caps we never had
     }
 }
 
 Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::string& cgroup) {
     int go[2], err[2], sock[2];
     if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) != 0) return sys_error(errno, "socketpair");
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) != 0)
+        return sys_error(errno, "socketpair");
     UniqueFd go_r(go[0]), go_w(go[1]), err_r(err[0]), err_w(err[1]), sock_p(sock[0]), sock_c(sock[1]);
     Child child{&spec, go_r.get(), err_w.get(), sock_c.get()};
     constexpr size_t k_stack = 1 << 20;
     std::vector<char> stack(k_stack);
-    pid_t pid = ::clone(child_main, stack.data() + k_stack,
-                        CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, &child);
+    pid_t pid =
+        ::clone(child_main, stack.data() + k_stack,
+                CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, &child);
     if (pid < 0) return sys_error(errno, "clone the machine's init");
     go_r.reset();
     err_w.reset();
@@ -354,7 +386,9 @@ Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::
     out.pid = pid;
     // The root fd arrives just before exec; then the error pipe closes on exec (or carries the failure).
     char byte = 0;
-    struct iovec iov {&byte, 1};
+    struct iovec iov {
+        &byte, 1
+    };
     char ctrl[CMSG_SPACE(sizeof(int))] = {};
     struct msghdr msg {};
     msg.msg_iov = &iov;

@@ -23,23 +23,23 @@ struct BootSpec {
     std::string rootfs;    // an empty directory used as the overlay mount point
     std::string lowerdirs; // "top:…:bottom"
     std::string upper, work;
-    std::string home; // host home directory, mounted at the same path unless home_mount is none
+    std::string home;        // host home directory, mounted at the same path unless home_mount is none
     std::string home_source; // what to bind there: `home`, or an already read-only (locked) bind of it
     HomeMount home_mount = HomeMount::rw;
     uid_t home_uid = 0; // the user's id inside, for the directories made to hold the home mount
     gid_t home_gid = 0;
-    std::string console;     // path of the pty slave
+    std::string console;       // path of the pty slave
     std::string ssh_auth_sock; // host socket to expose at /var/host-services/ssh-auth.sock, or empty
     bool kvm = false;
-    std::vector<int> cpus; // affinity of init and so of the whole machine (empty: unchanged)
+    std::vector<int> cpus;   // affinity of init and so of the whole machine (empty: unchanged)
     std::string hosts;       // /etc/hosts content
     std::string resolv_conf; // /etc/resolv.conf content (empty: leave the image's)
     std::vector<std::string> env;
     // First-boot provisioning: run before init as root inside the machine, output on the caller's stderr.
     bool provision = false;
-    std::string provision_script;              // the built-in script, used unless the image has its own
-    std::string image_provision_script;        // path of the image's own script, used when executable
-    std::vector<std::string> provision_env;    // CONTAINER_* variables
+    std::string provision_script;           // the built-in script, used unless the image has its own
+    std::string image_provision_script;     // path of the image's own script, used when executable
+    std::vector<std::string> provision_env; // CONTAINER_* variables
 };
 
 // The running child: its pid, and the fd over which it sends the machine's root directory.

@@ -3,8 +3,8 @@
 #include "runtime/cgroup.hpp"
 
 #include <dirent.h>
-#include <linux/magic.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -43,7 +43,8 @@ Result<std::string> create_machine_cgroup(const std::string& name) {
         return make_error("cgroup \"{}\" is not writable by this user", parent);
     std::string dir = parent + "/machine-" + name;
     if (fs::exists(dir)) (void)remove_cgroup(dir); // a stale one from a killed supervisor; mkdir reports
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return sys_error(errno, fmt::format("mkdir \"{}\"", dir));
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+        return sys_error(errno, fmt::format("mkdir \"{}\"", dir));
     return dir;
 }
 
@@ -65,8 +66,10 @@ Result<void> remove_cgroup(const std::string& dir) {
         if (e->d_type == DT_DIR && std::string(e->d_name) != "." && std::string(e->d_name) != "..")
             subs.push_back(dir + "/" + e->d_name);
     ::closedir(d);
-    for (const auto& s : subs) TRY(remove_cgroup(s));
-    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return sys_error(errno, fmt::format("rmdir \"{}\"", dir));
+    for (const auto& s : subs)
+        TRY(remove_cgroup(s));
+    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT)
+        return sys_error(errno, fmt::format("rmdir \"{}\"", dir));
     return {};
 }
 
@@ -90,7 +93,8 @@ std::vector<pid_t> cgroup_pids(const std::string& dir) {
             subs.push_back(dir + "/" + e->d_name);
     ::closedir(d);
     for (const auto& s : subs)
-        for (pid_t p : cgroup_pids(s)) out.push_back(p);
+        for (pid_t p : cgroup_pids(s))
+            out.push_back(p);
     return out;
 }
 

@@ -50,7 +50,8 @@ std::optional<SubIdRange> find_subid_range(const std::string& text, const std::s
     return std::nullopt;
 }
 
-Result<std::vector<IdRange>> keep_id_ranges(uint32_t host_id, std::optional<SubIdRange> sub, const char* file) {
+Result<std::vector<IdRange>> keep_id_ranges(uint32_t host_id, std::optional<SubIdRange> sub,
+                                            const char* file) {
     if (!sub) {
         if (host_id == 0) return std::vector<IdRange>{{0, 0, 4294967295u}};
         return make_error("no subordinate id range for this user in {} (add one with usermod --add-subuids/"
@@ -58,7 +59,8 @@ Result<std::vector<IdRange>> keep_id_ranges(uint32_t host_id, std::optional<SubI
                           file);
     }
     if (sub->count < k_ids - 1)
-        return make_error("the subordinate id range in {} has {} ids; at least 65536 are needed", file, sub->count);
+        return make_error("the subordinate id range in {} has {} ids; at least 65536 are needed", file,
+                          sub->count);
     std::vector<IdRange> out;
     if (host_id >= k_ids) {
         out.push_back({0, sub->start, k_ids});

@@ -39,7 +39,8 @@ std::optional<SubIdRange> find_subid_range(const std::string& text, const std::s
 
 // keep-id ranges: `host_id` -> itself, the other ids 0..65535 -> `sub` in order. Without `sub`, only
 // root is allowed and gets the identity map.
-Result<std::vector<IdRange>> keep_id_ranges(uint32_t host_id, std::optional<SubIdRange> sub, const char* file);
+Result<std::vector<IdRange>> keep_id_ranges(uint32_t host_id, std::optional<SubIdRange> sub,
+                                            const char* file);
 
 // The map for the user running this process, from the password database, /etc/subuid and /etc/subgid.
 Result<IdMap> current_user_idmap();

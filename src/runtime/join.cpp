@@ -4,15 +4,15 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <linux/sched.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -96,7 +96,8 @@ int g_err_fd = -1;
         bool numeric = spec.user_name->find_first_not_of("0123456789") == std::string::npos;
         pw = numeric ? find_passwd(std::nullopt, static_cast<uint32_t>(std::stoul(*spec.user_name)))
                      : find_passwd(*spec.user_name, std::nullopt);
-        if (!pw && !numeric) child_fail(125, fmt::format("user {} not found in the machine", *spec.user_name));
+        if (!pw && !numeric)
+            child_fail(125, fmt::format("user {} not found in the machine", *spec.user_name));
         uid = pw ? pw->uid : static_cast<uint32_t>(std::stoul(*spec.user_name));
         gid = pw ? pw->gid : uid;
     } else {
@@ -114,8 +115,13 @@ int g_err_fd = -1;
     std::vector<std::string> env = {
         "PATH=" + std::string(uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
                                        : "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"),
-        "HOME=" + home, "USER=" + name, "LOGNAME=" + name, "SHELL=" + shell, "container=container-machine"};
-    for (const auto& e : spec.base_env) env.push_back(e);
+        "HOME=" + home,
+        "USER=" + name,
+        "LOGNAME=" + name,
+        "SHELL=" + shell,
+        "container=container-machine"};
+    for (const auto& e : spec.base_env)
+        env.push_back(e);
     // The host's agent, bound here at boot when SSH_AUTH_SOCK was set (SPEC §8).
     if (::access("/var/host-services/ssh-auth.sock", F_OK) == 0)
         env.push_back("SSH_AUTH_SOCK=/var/host-services/ssh-auth.sock");
@@ -131,17 +137,22 @@ int g_err_fd = -1;
     }
     auto groups = supplementary_groups(pw ? pw->name : "", gid);
     if (pw && pw->gid != gid) groups.push_back(pw->gid); // --gid changes the primary group, not membership
-    if (::setgroups(groups.size(), groups.data()) != 0) child_fail(125, fmt::format("setgroups: {}", std::strerror(errno)));
+    if (::setgroups(groups.size(), groups.data()) != 0)
+        child_fail(125, fmt::format("setgroups: {}", std::strerror(errno)));
     drop_bounding_capabilities();
-    if (::setresgid(gid, gid, gid) != 0) child_fail(125, fmt::format("setresgid {}: {}", gid, std::strerror(errno)));
-    if (::setresuid(uid, uid, uid) != 0) child_fail(125, fmt::format("setresuid {}: {}", uid, std::strerror(errno)));
+    if (::setresgid(gid, gid, gid) != 0)
+        child_fail(125, fmt::format("setresgid {}: {}", gid, std::strerror(errno)));
+    if (::setresuid(uid, uid, uid) != 0)
+        child_fail(125, fmt::format("setresuid {}: {}", uid, std::strerror(errno)));
 
     std::vector<std::string> argv = spec.argv;
     if (argv.empty()) argv = {shell, "-l"};
     std::vector<char*> cargv, cenv;
-    for (auto& a : argv) cargv.push_back(a.data());
+    for (auto& a : argv)
+        cargv.push_back(a.data());
     cargv.push_back(nullptr);
-    for (auto& e : env) cenv.push_back(e.data());
+    for (auto& e : env)
+        cenv.push_back(e.data());
     cenv.push_back(nullptr);
     environ = cenv.data();
     ::signal(SIGINT, SIG_DFL);
@@ -153,7 +164,9 @@ int g_err_fd = -1;
 
 bool send_fd(int sock, int fd) {
     char byte = 'm';
-    struct iovec iov {&byte, 1};
+    struct iovec iov {
+        &byte, 1
+    };
     char ctrl[CMSG_SPACE(sizeof(int))] = {};
     struct msghdr msg {};
     msg.msg_iov = &iov;
@@ -170,7 +183,9 @@ bool send_fd(int sock, int fd) {
 
 int recv_fd(int sock) {
     char byte = 0;
-    struct iovec iov {&byte, 1};
+    struct iovec iov {
+        &byte, 1
+    };
     char ctrl[CMSG_SPACE(sizeof(int))] = {};
     struct msghdr msg {};
     msg.msg_iov = &iov;
@@ -225,7 +240,8 @@ void proxy_pty(int master) {
     bool stdin_open = true;
     char buf[16384];
     for (;;) {
-        struct pollfd fds[3] = {{master, POLLIN, 0}, {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}, {sfd.get(), POLLIN, 0}};
+        struct pollfd fds[3] = {
+            {master, POLLIN, 0}, {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}, {sfd.get(), POLLIN, 0}};
         if (::poll(fds, 3, -1) < 0) {
             if (errno == EINTR) continue;
             break;
@@ -238,7 +254,8 @@ void proxy_pty(int master) {
         if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
             if (n > 0) {
-                (void)write_all(master, buf, static_cast<size_t>(n)); // a closed pty shows up on the read side
+                (void)write_all(master, buf,
+                                static_cast<size_t>(n)); // a closed pty shows up on the read side
             } else {
                 stdin_open = false;
                 if (!interactive) {
@@ -278,14 +295,16 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         ns.push_back(std::move(fd));
     }
     // Ctrl-C belongs to the command; the CLI waits and reports its status.
-    struct sigaction ign {}, old_int {}, old_quit {};
+    struct sigaction ign {
+    }, old_int{}, old_quit{};
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGINT, &ign, &old_int);
     ::sigaction(SIGQUIT, &ign, &old_quit);
     int err_pipe[2], sock[2];
     if (::pipe2(err_pipe, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
     UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) != 0) return sys_error(errno, "socketpair");
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) != 0)
+        return sys_error(errno, "socketpair");
     UniqueFd sock_parent(sock[0]), sock_child(sock[1]);
     // Born in the machine's unified cgroup (clone3 CLONE_INTO_CGROUP): moving a running process there
     // waits for an RCU grace period, which would cost a `run` several milliseconds; v1 ones are joined below.
@@ -314,7 +333,8 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         if (spec.detach) {
             if (::setsid() < 0) report("setsid");
             int null = ::open("/dev/null", O_RDWR);
-            for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+            for (int fd = 0; fd < 3; ++fd)
+                ::dup2(null, fd);
         }
         for (const auto& cg : v1_cgroups) {
             // Not fatal: the command runs, only outside the machine's limits.
@@ -323,11 +343,13 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         if (!spec.cpus.empty()) {
             cpu_set_t set;
             CPU_ZERO(&set);
-            for (int cpu : spec.cpus) CPU_SET(cpu, &set);
+            for (int cpu : spec.cpus)
+                CPU_SET(cpu, &set);
             (void)::sched_setaffinity(0, sizeof set, &set); // as above: runs, only on more CPUs
         }
         for (size_t i = 0; i < ns.size(); ++i)
-            if (::setns(ns[i].get(), 0) != 0) report(fmt::format("join the machine's {} namespace", k_order[i]));
+            if (::setns(ns[i].get(), 0) != 0)
+                report(fmt::format("join the machine's {} namespace", k_order[i]));
         ns.clear();
         // The pseudo-terminal comes from the machine's own devpts, so `tty` inside names a real device.
         UniqueFd master;
@@ -347,8 +369,10 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
                 if (::setsid() < 0) report("setsid");
                 int s = ::open(slave, O_RDWR | O_CLOEXEC);
                 if (s < 0) report(fmt::format("open {}", slave));
-                if (::ioctl(s, TIOCSCTTY, 0) != 0) report("make the pseudo-terminal the controlling terminal");
-                for (int fd = 0; fd < 3; ++fd) ::dup2(s, fd);
+                if (::ioctl(s, TIOCSCTTY, 0) != 0)
+                    report("make the pseudo-terminal the controlling terminal");
+                for (int fd = 0; fd < 3; ++fd)
+                    ::dup2(s, fd);
                 uint32_t owner = spec.uid.value_or(::getuid());
                 (void)::fchown(s, owner, static_cast<gid_t>(-1)); // cosmetic: the user owns their terminal
                 ::close(s);
@@ -367,7 +391,8 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
     std::string failure;
     char buf[512];
     ssize_t n;
-    while ((n = ::read(err_r.get(), buf, sizeof buf)) > 0) failure.append(buf, static_cast<size_t>(n));
+    while ((n = ::read(err_r.get(), buf, sizeof buf)) > 0)
+        failure.append(buf, static_cast<size_t>(n));
     if (spec.detach && failure.empty()) {
         ::sigaction(SIGINT, &old_int, nullptr);
         ::sigaction(SIGQUIT, &old_quit, nullptr);

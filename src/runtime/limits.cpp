@@ -32,9 +32,10 @@ std::string format_cpu_list(const std::vector<int>& cpus) {
     std::string out;
     for (size_t i = 0; i < cpus.size();) {
         size_t j = i;
-        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
-        out += (out.empty() ? "" : ",") + (j == i ? std::to_string(cpus[i])
-                                                   : std::to_string(cpus[i]) + "-" + std::to_string(cpus[j]));
+        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1)
+            ++j;
+        out += (out.empty() ? "" : ",") +
+               (j == i ? std::to_string(cpus[i]) : std::to_string(cpus[i]) + "-" + std::to_string(cpus[j]));
         i = j + 1;
     }
     return out;
@@ -48,7 +49,8 @@ std::vector<int> parse_cpu_list(const std::string& list) {
         if (r.empty()) continue;
         auto dash = r.find('-');
         int a = std::atoi(r.c_str()), b = dash == std::string::npos ? a : std::atoi(r.c_str() + dash + 1);
-        for (int i = a; i <= b; ++i) out.push_back(i);
+        for (int i = a; i <= b; ++i)
+            out.push_back(i);
     }
     return out;
 }
@@ -69,7 +71,8 @@ LimitPlan plan_limits(const CgroupLayout& l, const std::string& machine, int cpu
     std::vector<int> chosen(host_cpus.begin(), host_cpus.begin() + std::min<size_t>(host_cpus.size(), cpus));
     p.cpu_list = format_cpu_list(chosen);
     if (static_cast<size_t>(cpus) > host_cpus.size())
-        p.not_enforced.push_back(fmt::format("cpus: {} requested, the host allows {}", cpus, host_cpus.size()));
+        p.not_enforced.push_back(
+            fmt::format("cpus: {} requested, the host allows {}", cpus, host_cpus.size()));
     std::string v2_parent = l.v2_dir.empty() ? "" : l.v2_dir.substr(0, l.v2_dir.rfind('/'));
     auto v2_has = [&](const char* c) { return !l.v2_dir.empty() && has_word(l.v2_parent_controllers, c); };
     std::string leaf = "machine-" + machine;
@@ -102,8 +105,9 @@ LimitPlan plan_limits(const CgroupLayout& l, const std::string& machine, int cpu
         p.writes.push_back({d + "/cpu.cfs_quota_us", quota});
         p.cpu_time_limited = true;
     } else {
-        p.not_enforced.push_back("cpus: CPU time is not limited (no cpu controller is delegated to this user); "
-                                 "the machine still sees only its CPUs");
+        p.not_enforced.push_back(
+            "cpus: CPU time is not limited (no cpu controller is delegated to this user); "
+            "the machine still sees only its CPUs");
     }
     std::string bytes = std::to_string(memory);
     if (v2_has("memory")) {
@@ -148,7 +152,8 @@ CgroupLayout discover_layout(const std::string& v2_dir) {
         auto mems = fs::read_file(it->second + "/cpuset.mems");
         if (mems) {
             l.v1_cpuset_mems = *mems;
-            while (!l.v1_cpuset_mems.empty() && l.v1_cpuset_mems.back() == '\n') l.v1_cpuset_mems.pop_back();
+            while (!l.v1_cpuset_mems.empty() && l.v1_cpuset_mems.back() == '\n')
+                l.v1_cpuset_mems.pop_back();
         }
     }
     return l;
@@ -163,14 +168,18 @@ void apply_plan(LimitPlan& p) {
     }
     for (const auto& w : p.writes) {
         int fd = ::open(w.file.c_str(), O_WRONLY | O_CLOEXEC);
-        bool ok = fd >= 0 && ::write(fd, w.value.data(), w.value.size()) == static_cast<ssize_t>(w.value.size());
+        bool ok =
+            fd >= 0 && ::write(fd, w.value.data(), w.value.size()) == static_cast<ssize_t>(w.value.size());
         int err = errno;
         if (fd >= 0) ::close(fd);
         if (!ok) {
             std::string what = w.file.find("memory") != std::string::npos ? "memory" : "cpus";
-            p.not_enforced.push_back(fmt::format("{}: write {} to {}: {}", what, w.value, w.file, std::strerror(err)));
-            if (what == "memory") p.memory_limited = false;
-            else if (w.file.find("cpu.") != std::string::npos) p.cpu_time_limited = false;
+            p.not_enforced.push_back(
+                fmt::format("{}: write {} to {}: {}", what, w.value, w.file, std::strerror(err)));
+            if (what == "memory")
+                p.memory_limited = false;
+            else if (w.file.find("cpu.") != std::string::npos)
+                p.cpu_time_limited = false;
         } else {
             log::debug("cgroup: {} = {}", w.file, w.value);
         }

@@ -14,10 +14,10 @@
 namespace ctr::runtime {
 
 struct CgroupLayout {
-    std::string v2_dir;                          // the machine's unified cgroup ("" when none)
-    std::string v2_parent_controllers;           // its parent's cgroup.controllers
+    std::string v2_dir;                           // the machine's unified cgroup ("" when none)
+    std::string v2_parent_controllers;            // its parent's cgroup.controllers
     std::map<std::string, std::string> v1_parent; // controller -> the caller's writable v1 cgroup
-    std::string v1_cpuset_mems;                  // cpuset.mems of the v1 cpuset parent
+    std::string v1_cpuset_mems;                   // cpuset.mems of the v1 cpuset parent
 };
 
 struct CgroupWrite {
@@ -27,10 +27,10 @@ struct CgroupWrite {
 };
 
 struct LimitPlan {
-    std::vector<std::string> mkdirs;   // v1 machine cgroups to create
-    std::vector<CgroupWrite> writes;   // in order
-    std::vector<std::string> attach;   // directories whose cgroup.procs takes the machine's processes
-    std::string cpu_list;              // "0-1": the CPUs the machine may run on (affinity and cpuset)
+    std::vector<std::string> mkdirs; // v1 machine cgroups to create
+    std::vector<CgroupWrite> writes; // in order
+    std::vector<std::string> attach; // directories whose cgroup.procs takes the machine's processes
+    std::string cpu_list;            // "0-1": the CPUs the machine may run on (affinity and cpuset)
     bool cpu_time_limited = false;
     bool memory_limited = false;
     std::vector<std::string> not_enforced; // "memory: …why…"

@@ -50,7 +50,8 @@ std::string read_all(int fd) {
 
 Result<void> run_tool(const std::vector<std::string>& argv) {
     std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     pid_t pid = 0;
     int rc = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ);
@@ -60,7 +61,8 @@ Result<void> run_tool(const std::vector<std::string>& argv) {
         if (errno != EINTR) return sys_error(errno, fmt::format("wait for {}", argv[0]));
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         std::string cmd;
-        for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+        for (const auto& a : argv)
+            cmd += (cmd.empty() ? "" : " ") + a;
         return make_error("{} failed (exit status {})", cmd, WIFEXITED(status) ? WEXITSTATUS(status) : 128);
     }
     return {};
@@ -69,11 +71,13 @@ Result<void> run_tool(const std::vector<std::string>& argv) {
 Result<void> write_map(pid_t pid, const char* tool, const char* file, const std::vector<IdRange>& ranges) {
     if (::geteuid() == 0) {
         std::string text;
-        for (const auto& r : ranges) text += fmt::format("{} {} {}\n", r.inside, r.outside, r.count);
+        for (const auto& r : ranges)
+            text += fmt::format("{} {} {}\n", r.inside, r.outside, r.count);
         std::string path = fmt::format("/proc/{}/{}", pid, file);
         UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
         if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
-        if (::write(fd.get(), text.data(), text.size()) < 0) return sys_error(errno, fmt::format("write \"{}\"", path));
+        if (::write(fd.get(), text.data(), text.size()) < 0)
+            return sys_error(errno, fmt::format("write \"{}\"", path));
         return {};
     }
     std::vector<std::string> argv = {tool, std::to_string(pid)};
@@ -85,18 +89,21 @@ Result<void> write_map(pid_t pid, const char* tool, const char* file, const std:
     return run_tool(argv);
 }
 
-[[noreturn]] void child_main(int go_fd, int ready_fd, int result_fd, const std::function<Result<void>()>& work) {
+[[noreturn]] void child_main(int go_fd, int ready_fd, int result_fd,
+                             const std::function<Result<void>()>& work) {
     auto fail = [&](int err, const std::string& msg) {
         std::string out = fmt::format("{}\n{}", err, msg);
         (void)write_all(result_fd, out.data(), out.size()); // the parent reports a silent child anyway
         ::_exit(1);
     };
-    if (::unshare(CLONE_NEWUSER) != 0) fail(errno, fmt::format("unshare user namespace: {}", std::strerror(errno)));
+    if (::unshare(CLONE_NEWUSER) != 0)
+        fail(errno, fmt::format("unshare user namespace: {}", std::strerror(errno)));
     char c = 'u';
     if (::write(ready_fd, &c, 1) != 1) ::_exit(1);
     if (::read(go_fd, &c, 1) != 1 || c != 'g') ::_exit(1);
     if (::setresgid(0, 0, 0) != 0) fail(errno, fmt::format("setresgid 0: {}", std::strerror(errno)));
-    (void)::setgroups(0, nullptr); // denied when the gid map came without setgroups; supplementary groups are harmless
+    (void)::setgroups(
+        0, nullptr); // denied when the gid map came without setgroups; supplementary groups are harmless
     if (::setresuid(0, 0, 0) != 0) fail(errno, fmt::format("setresuid 0: {}", std::strerror(errno)));
     ::umask(0);
     auto r = work();
@@ -110,7 +117,8 @@ Result<void> run_in_userns(const IdMap& map, const std::function<Result<void>()>
     int go[2], ready[2], result[2];
     if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(result, O_CLOEXEC) != 0)
         return sys_error(errno, "pipe");
-    UniqueFd go_r(go[0]), go_w(go[1]), ready_r(ready[0]), ready_w(ready[1]), res_r(result[0]), res_w(result[1]);
+    UniqueFd go_r(go[0]), go_w(go[1]), ready_r(ready[0]), ready_w(ready[1]), res_r(result[0]),
+        res_w(result[1]);
     pid_t pid = ::fork();
     if (pid < 0) return sys_error(errno, "fork");
     if (pid == 0) child_main(go_r.get(), ready_w.get(), res_w.get(), work);
@@ -194,8 +202,10 @@ Result<void> enter_userns(const IdMap& map) {
 
 IdMap nested_identity(const IdMap& map) {
     IdMap out;
-    for (const auto& r : map.uids) out.uids.push_back({r.inside, r.inside, r.count});
-    for (const auto& r : map.gids) out.gids.push_back({r.inside, r.inside, r.count});
+    for (const auto& r : map.uids)
+        out.uids.push_back({r.inside, r.inside, r.count});
+    for (const auto& r : map.gids)
+        out.gids.push_back({r.inside, r.inside, r.count});
     return out;
 }
 

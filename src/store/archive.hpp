@@ -19,6 +19,7 @@ Result<std::vector<std::string>> load_archive(Store& store, const std::string& f
 Result<oci::Digest> import_rootfs(Store& store, const std::string& file, const std::string& name);
 
 // Writes the images to `file` as one OCI image layout archive (atomically: a failed save leaves no file).
-Result<void> save_archive(const Store& store, const std::vector<ImageRecord>& images, const std::string& file);
+Result<void> save_archive(const Store& store, const std::vector<ImageRecord>& images,
+                          const std::string& file);
 
 } // namespace ctr::store

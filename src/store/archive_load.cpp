@@ -68,7 +68,8 @@ Result<void> stage(const std::string& file, Staged& st) {
     archive_read_support_format_tar(a.get());
     if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
         int err = archive_errno(a.get());
-        if (err == ENOENT || err == EACCES || err == EISDIR) return sys_error(err, fmt::format("open \"{}\"", file));
+        if (err == ENOENT || err == EACCES || err == EISDIR)
+            return sys_error(err, fmt::format("open \"{}\"", file));
         return make_error("\"{}\" is not an image archive: {}", file, archive_error_string(a.get()));
     }
     size_t entries = 0;
@@ -77,7 +78,8 @@ Result<void> stage(const std::string& file, Staged& st) {
         int r = archive_read_next_header(a.get(), &e);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) {
-            if (entries == 0) return make_error("\"{}\" is not an image archive: {}", file, archive_error_string(a.get()));
+            if (entries == 0)
+                return make_error("\"{}\" is not an image archive: {}", file, archive_error_string(a.get()));
             return make_error("\"{}\" is damaged: {}", file, archive_error_string(a.get()));
         }
         ++entries;
@@ -118,12 +120,14 @@ Result<std::string> staged_file(const Staged& st, const std::string& archive_pat
             std::string full = st.dir + "/" + p;
             if (!fs::exists(full)) {
                 if (hops == 0) return make_error("the archive has no file \"{}\"", p);
-                return make_error("the archive's \"{}\" links to \"{}\", which is not in the archive", archive_path, p);
+                return make_error("the archive's \"{}\" links to \"{}\", which is not in the archive",
+                                  archive_path, p);
             }
             return full;
         }
         std::string target = it->second;
-        if (!target.empty() && target[0] == '/') target = target.substr(1);
+        if (!target.empty() && target[0] == '/')
+            target = target.substr(1);
         else {
             auto slash = p.rfind('/');
             target = (slash == std::string::npos ? "" : p.substr(0, slash + 1)) + target;
@@ -138,7 +142,8 @@ Result<void> take_blob(Store& store, const Staged& st, const oci::Descriptor& d)
     if (store.has_blob(d.digest)) {
         struct stat sb {};
         if (::stat(store.blob_path(d.digest).c_str(), &sb) == 0 && sb.st_size != d.size)
-            return make_error("blob {} has {} bytes, its descriptor says {}", d.digest.str(), sb.st_size, d.size);
+            return make_error("blob {} has {} bytes, its descriptor says {}", d.digest.str(), sb.st_size,
+                              d.size);
         return {};
     }
     std::string path = TRY(staged_file(st, "blobs/sha256/" + d.digest.hex));
@@ -155,7 +160,8 @@ Result<oci::Digest> take_manifest(Store& store, const Staged& st, const oci::Des
         auto it = std::find_if(idx.manifests.begin(), idx.manifests.end(), [&](const oci::Descriptor& m) {
             return m.platform && oci::platform_matches(want, *m.platform);
         });
-        if (it == idx.manifests.end()) return make_error("the archive's image index has no {} image", want.str());
+        if (it == idx.manifests.end())
+            return make_error("the archive's image index has no {} image", want.str());
         mdesc = *it;
     } else if (!oci::is_manifest_type(desc.media_type)) {
         return make_error("unsupported media type \"{}\" in index.json", desc.media_type);
@@ -165,7 +171,8 @@ Result<oci::Digest> take_manifest(Store& store, const Staged& st, const oci::Des
     TRY(take_blob(store, st, m.config));
     oci::ImageConfig cfg = TRY(oci::parse_config(TRY(store.read_blob(m.config.digest))));
     if (cfg.diff_ids.size() != m.layers.size())
-        return make_error("image config lists {} layers, the manifest {}", cfg.diff_ids.size(), m.layers.size());
+        return make_error("image config lists {} layers, the manifest {}", cfg.diff_ids.size(),
+                          m.layers.size());
     for (size_t i = 0; i < m.layers.size(); ++i) {
         TRY(take_blob(store, st, m.layers[i]));
         TRY(store.add_layer(m.layers[i], cfg.diff_ids[i]));
@@ -176,8 +183,10 @@ Result<oci::Digest> take_manifest(Store& store, const Staged& st, const oci::Des
 // OCI ref.name annotations are often only a tag; then the archive's file name supplies the repository.
 Result<std::string> oci_image_name(const oci::Descriptor& d, const std::string& file) {
     std::string name;
-    if (auto it = d.annotations.find("io.containerd.image.name"); it != d.annotations.end()) name = it->second;
-    else if (auto r = d.annotations.find("org.opencontainers.image.ref.name"); r != d.annotations.end()) name = r->second;
+    if (auto it = d.annotations.find("io.containerd.image.name"); it != d.annotations.end())
+        name = it->second;
+    else if (auto r = d.annotations.find("org.opencontainers.image.ref.name"); r != d.annotations.end())
+        name = r->second;
     std::string stem = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
     stem = stem.substr(0, stem.find('.'));
     if (name.find_first_of(":/@") == std::string::npos) {
@@ -208,11 +217,12 @@ Result<std::vector<std::pair<std::string, oci::Digest>>> load_oci(Store& store, 
 Result<std::vector<std::pair<std::string, oci::Digest>>> load_docker(Store& store, const Staged& st) {
     std::string text = TRY(fs::read_file(st.dir + "/manifest.json"));
     json j = json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_array()) return make_error("manifest.json is not a docker save manifest list");
+    if (j.is_discarded() || !j.is_array())
+        return make_error("manifest.json is not a docker save manifest list");
     std::vector<std::pair<std::string, oci::Digest>> out;
     for (const auto& item : j) {
-        if (!item.is_object() || !item.contains("Config") || !item["Config"].is_string() || !item.contains("Layers") ||
-            !item["Layers"].is_array())
+        if (!item.is_object() || !item.contains("Config") || !item["Config"].is_string() ||
+            !item.contains("Layers") || !item["Layers"].is_array())
             return make_error("manifest.json: an entry lacks Config or Layers");
         oci::Manifest m;
         m.media_type = oci::media::k_oci_manifest;
@@ -224,7 +234,8 @@ Result<std::vector<std::pair<std::string, oci::Digest>>> load_docker(Store& stor
         if (!store.has_blob(m.config.digest)) TRY(store.put_blob_file(cfg_path, m.config.digest));
         oci::ImageConfig cfg = TRY(oci::parse_config(TRY(store.read_blob(m.config.digest))));
         if (cfg.diff_ids.size() != item["Layers"].size())
-            return make_error("image config lists {} layers, manifest.json {}", cfg.diff_ids.size(), item["Layers"].size());
+            return make_error("image config lists {} layers, manifest.json {}", cfg.diff_ids.size(),
+                              item["Layers"].size());
         size_t i = 0;
         for (const auto& l : item["Layers"]) {
             if (!l.is_string()) return make_error("manifest.json: a layer path is not a string");
@@ -236,7 +247,8 @@ Result<std::vector<std::pair<std::string, oci::Digest>>> load_docker(Store& stor
             unsigned char magic[4] = {};
             UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
             if (fd.valid() && ::read(fd.get(), magic, 4) == 4) {
-                if (magic[0] == 0x1f && magic[1] == 0x8b) d.media_type = oci::media::k_oci_layer_gzip;
+                if (magic[0] == 0x1f && magic[1] == 0x8b)
+                    d.media_type = oci::media::k_oci_layer_gzip;
                 else if (magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
                     d.media_type = oci::media::k_oci_layer_zstd;
             }

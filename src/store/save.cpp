@@ -25,7 +25,8 @@ namespace {
 using WriterPtr = std::unique_ptr<struct archive, decltype(&archive_write_free)>;
 
 Result<void> add_entry(struct archive* a, const std::string& name, mode_t type, int64_t size) {
-    std::unique_ptr<struct archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(), archive_entry_free);
+    std::unique_ptr<struct archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
+                                                                           archive_entry_free);
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_filetype(e.get(), type);
     archive_entry_set_perm(e.get(), type == AE_IFDIR ? 0755 : 0644);
@@ -62,7 +63,8 @@ Result<void> add_file(struct archive* a, const std::string& name, const std::str
 
 } // namespace
 
-Result<void> save_archive(const Store& store, const std::vector<ImageRecord>& images, const std::string& file) {
+Result<void> save_archive(const Store& store, const std::vector<ImageRecord>& images,
+                          const std::string& file) {
     std::string tmp = file + ".tmp-XXXXXX";
     UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
     if (!fd.valid()) return sys_error(errno, fmt::format("create \"{}\"", tmp));
@@ -81,10 +83,12 @@ Result<void> save_archive(const Store& store, const std::vector<ImageRecord>& im
     for (const auto& rec : images) {
         Image img = TRY(store.get(rec));
         std::vector<oci::Digest> blobs = {rec.digest, img.manifest.config.digest};
-        for (const auto& l : img.manifest.layers) blobs.push_back(l.digest);
+        for (const auto& l : img.manifest.layers)
+            blobs.push_back(l.digest);
         for (const auto& d : blobs) {
             if (!written.insert(d.hex).second) continue;
-            if (!store.has_blob(d)) return make_error("image {}: blob {} is missing from the store", rec.name, d.str());
+            if (!store.has_blob(d))
+                return make_error("image {}: blob {} is missing from the store", rec.name, d.str());
             TRY(add_file(a.get(), "blobs/sha256/" + d.hex, store.blob_path(d)));
         }
         oci::Descriptor desc;

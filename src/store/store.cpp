@@ -40,10 +40,13 @@ std::string now_rfc3339() {
     return buf;
 }
 
-Result<Store> Store::open() { return open_at(data_dir()); }
+Result<Store> Store::open() {
+    return open_at(data_dir());
+}
 
 Result<Store> Store::open_at(const std::string& root) {
-    if (root.empty() || root[0] != '/') return make_error("data directory \"{}\" is not an absolute path", root);
+    if (root.empty() || root[0] != '/')
+        return make_error("data directory \"{}\" is not an absolute path", root);
     for (const char* sub : {"", "/content/sha256", "/layers/sha256", "/tmp"})
         TRY(fs::make_dirs(root + sub, 0700));
     if (::chmod(root.c_str(), 0700) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", root));
@@ -51,10 +54,18 @@ Result<Store> Store::open_at(const std::string& root) {
     return Store(root, std::move(map));
 }
 
-std::string Store::blob_path(const oci::Digest& d) const { return m_root + "/content/sha256/" + d.hex; }
-std::string Store::layer_path(const oci::Digest& d) const { return m_root + "/layers/sha256/" + d.hex; }
-bool Store::has_blob(const oci::Digest& d) const { return fs::exists(blob_path(d)); }
-bool Store::has_layer(const oci::Digest& d) const { return fs::exists(layer_path(d)); }
+std::string Store::blob_path(const oci::Digest& d) const {
+    return m_root + "/content/sha256/" + d.hex;
+}
+std::string Store::layer_path(const oci::Digest& d) const {
+    return m_root + "/layers/sha256/" + d.hex;
+}
+bool Store::has_blob(const oci::Digest& d) const {
+    return fs::exists(blob_path(d));
+}
+bool Store::has_layer(const oci::Digest& d) const {
+    return fs::exists(layer_path(d));
+}
 
 Result<std::string> Store::make_work_dir(const std::string& purpose) {
     return fs::make_temp_dir(m_root + "/tmp", fmt::format("{}-{}-", ::getpid(), purpose));
@@ -68,14 +79,16 @@ Result<void> Store::remove_owned_tree(const std::string& path) {
 Result<FileLock> Store::lock() {
     FileLock l = TRY(FileLock::acquire(m_root + "/lock"));
     // Work files are named "<pid>-…" (tmp/) or "tmp-<pid>-…" (layers/sha256/); clear those of dead commands.
-    for (const auto& [dir, prefix] : {std::pair{m_root + "/tmp", ""}, std::pair{m_root + "/layers/sha256", "tmp-"}}) {
+    for (const auto& [dir, prefix] :
+         {std::pair{m_root + "/tmp", ""}, std::pair{m_root + "/layers/sha256", "tmp-"}}) {
         DIR* d = ::opendir(dir.c_str());
         if (!d) continue;
         std::vector<std::string> stale;
         while (struct dirent* e = ::readdir(d)) {
             std::string n = e->d_name;
             // Only work-file names: a layer directory's hex name can start with digits too.
-            if (n.rfind(prefix, 0) != 0 || n.find('-', std::string(prefix).size()) == std::string::npos) continue;
+            if (n.rfind(prefix, 0) != 0 || n.find('-', std::string(prefix).size()) == std::string::npos)
+                continue;
             std::string num = n.substr(std::string(prefix).size());
             if (num.empty() || !std::isdigit(static_cast<unsigned char>(num[0]))) continue;
             pid_t pid = static_cast<pid_t>(std::atol(num.c_str()));
@@ -95,7 +108,8 @@ Result<oci::Digest> Store::put_blob_file(const std::string& path, const std::opt
     uint64_t size = 0;
     oci::Digest d = TRY(oci::sha256_file(path, &size));
     if (expected && d != *expected)
-        return make_error("blob {} does not match its digest (content hashes to {})", expected->str(), d.str());
+        return make_error("blob {} does not match its digest (content hashes to {})", expected->str(),
+                          d.str());
     if (expected_size >= 0 && size != static_cast<uint64_t>(expected_size))
         return make_error("blob {} has {} bytes, its descriptor says {}", d.str(), size, expected_size);
     if (::chmod(path.c_str(), 0644) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", path));
@@ -168,7 +182,8 @@ Result<std::vector<ImageRecord>> Store::list() const {
 
 Result<void> Store::write_records(const std::vector<ImageRecord>& recs) {
     json images = json::object();
-    for (const auto& r : recs) images[r.name] = {{"digest", r.digest.str()}, {"stored", r.stored}};
+    for (const auto& r : recs)
+        images[r.name] = {{"digest", r.digest.str()}, {"stored", r.stored}};
     return fs::write_file_atomic(m_root + "/images.json", json{{"images", images}}.dump(2) + "\n", 0600);
 }
 
@@ -180,7 +195,8 @@ Result<Image> Store::get(const ImageRecord& rec) const {
     img.config_json = TRY(read_blob(img.manifest.config.digest));
     img.config = TRY(oci::parse_config(img.config_json));
     img.size = img.manifest_json.size() + static_cast<uint64_t>(img.manifest.config.size);
-    for (const auto& l : img.manifest.layers) img.size += static_cast<uint64_t>(l.size);
+    for (const auto& l : img.manifest.layers)
+        img.size += static_cast<uint64_t>(l.size);
     return img;
 }
 
@@ -206,7 +222,8 @@ Result<void> Store::add_image(const std::string& name, const oci::Digest& manife
 Result<ImageRecord> Store::find(const std::string& text) const {
     std::vector<ImageRecord> recs = TRY(list());
     std::string hex = text.rfind("sha256:", 0) == 0 ? text.substr(7) : text;
-    bool hexish = hex.size() >= 12 && hex.size() <= 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+    bool hexish = hex.size() >= 12 && hex.size() <= 64 &&
+                  hex.find_first_not_of("0123456789abcdef") == std::string::npos;
     if (hexish) {
         std::vector<const ImageRecord*> hits;
         for (const auto& r : recs)
@@ -242,7 +259,8 @@ Result<void> Store::remove_name(const std::string& name) {
 Result<void> Store::collect_garbage(const std::vector<oci::Digest>& in_use) {
     std::set<std::string> blobs, layers;
     std::vector<ImageRecord> roots = TRY(list());
-    for (const auto& d : in_use) roots.push_back({"(in use by a machine)", d, ""});
+    for (const auto& d : in_use)
+        roots.push_back({"(in use by a machine)", d, ""});
     for (const auto& rec : roots) {
         auto img = get(rec);
         if (!img) {
@@ -252,8 +270,10 @@ Result<void> Store::collect_garbage(const std::vector<oci::Digest>& in_use) {
         }
         blobs.insert(rec.digest.hex);
         blobs.insert(img->manifest.config.digest.hex);
-        for (const auto& l : img->manifest.layers) blobs.insert(l.digest.hex);
-        for (const auto& d : img->config.diff_ids) layers.insert(d.hex);
+        for (const auto& l : img->manifest.layers)
+            blobs.insert(l.digest.hex);
+        for (const auto& d : img->config.diff_ids)
+            layers.insert(d.hex);
     }
     auto sweep = [&](const std::string& dir, const std::set<std::string>& keep, bool owned) -> Result<void> {
         DIR* d = ::opendir(dir.c_str());
@@ -266,7 +286,8 @@ Result<void> Store::collect_garbage(const std::vector<oci::Digest>& in_use) {
         ::closedir(d);
         for (const auto& v : victims) {
             log::debug("removing unused {}/{}", dir, v);
-            if (owned) TRY(remove_owned_tree(dir + "/" + v));
+            if (owned)
+                TRY(remove_owned_tree(dir + "/" + v));
             else if (::unlink((dir + "/" + v).c_str()) != 0 && errno != ENOENT)
                 return sys_error(errno, fmt::format("unlink \"{}/{}\"", dir, v));
         }

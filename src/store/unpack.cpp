@@ -209,7 +209,8 @@ Result<void> Unpacker::apply(struct archive_entry* e, const std::vector<std::str
 
     if (parts.empty()) { // the layer root itself
         if (type != AE_IFDIR) return make_error("entry \"{}\": the layer root is not a directory", m_name);
-        if (::fchown(m_root, uid, gid) != 0) return sys_error(errno, fmt::format("entry \"{}\": chown", m_name));
+        if (::fchown(m_root, uid, gid) != 0)
+            return sys_error(errno, fmt::format("entry \"{}\": chown", m_name));
         m_dirs.push_back({{}, mode, times[1]});
         return {};
     }
@@ -220,7 +221,8 @@ Result<void> Unpacker::apply(struct archive_entry* e, const std::vector<std::str
     if (base == k_opaque_marker) {
         if (::fsetxattr(pfd, "user.overlay.opaque", "y", 1, 0) != 0)
             return sys_error(errno, fmt::format("entry \"{}\": mark directory opaque", m_name));
-        (void)::fsetxattr(pfd, "trusted.overlay.opaque", "y", 1, 0); // only host root may; user.* serves the rest
+        (void)::fsetxattr(pfd, "trusted.overlay.opaque", "y", 1,
+                          0); // only host root may; user.* serves the rest
         return {};
     }
     if (base.rfind(k_whiteout_prefix, 0) == 0) {
@@ -236,10 +238,12 @@ Result<void> Unpacker::apply(struct archive_entry* e, const std::vector<std::str
     if (const char* link = archive_entry_hardlink(e)) {
         std::string link_name = link;
         auto tparts = split_name(link_name);
-        if (!tparts) return make_error("entry \"{}\": hard link target \"{}\" leaves the layer", m_name, link_name);
+        if (!tparts)
+            return make_error("entry \"{}\": hard link target \"{}\" leaves the layer", m_name, link_name);
         if (tparts->empty()) return make_error("entry \"{}\": hard link to the layer root", m_name);
         auto tparent = open_parent(*tparts, /*create=*/false);
-        if (!tparent) return make_error("entry \"{}\": hard link target \"{}\" is not in the layer", m_name, link_name);
+        if (!tparent)
+            return make_error("entry \"{}\": hard link target \"{}\" is not in the layer", m_name, link_name);
         struct stat st {};
         if (::fstatat(tparent->get(), tparts->back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
             return make_error("entry \"{}\": hard link target \"{}\" is not in the layer", m_name, link_name);
@@ -310,21 +314,26 @@ Result<void> Unpacker::finish() {
     // Deepest first, so setting a parent's time is not undone by work on its children.
     for (auto it = m_dirs.rbegin(); it != m_dirs.rend(); ++it) {
         m_name.clear();
-        for (const auto& part : it->path) m_name += (m_name.empty() ? "" : "/") + part;
+        for (const auto& part : it->path)
+            m_name += (m_name.empty() ? "" : "/") + part;
         if (m_name.empty()) m_name = ".";
         UniqueFd fd;
         if (it->path.empty()) {
             fd.reset(::dup(m_root));
         } else {
-            // A parent replaced later in the layer (by a file, symlink or whiteout) took this directory with it.
+            // A parent replaced later in the layer (by a file, symlink or whiteout) took this directory with
+            // it.
             auto parent = open_parent(it->path, false);
             if (!parent) continue;
-            fd.reset(::openat(parent->get(), it->path.back().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            fd.reset(::openat(parent->get(), it->path.back().c_str(),
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         }
         if (!fd.valid()) continue; // replaced by a later entry; that entry carries its own metadata
-        if (::fchmod(fd.get(), it->mode) != 0) return sys_error(errno, fmt::format("entry \"{}\": chmod", m_name));
+        if (::fchmod(fd.get(), it->mode) != 0)
+            return sys_error(errno, fmt::format("entry \"{}\": chmod", m_name));
         struct timespec t[2] = {it->mtime, it->mtime};
-        if (::futimens(fd.get(), t) != 0) return sys_error(errno, fmt::format("entry \"{}\": set times", m_name));
+        if (::futimens(fd.get(), t) != 0)
+            return sys_error(errno, fmt::format("entry \"{}\": set times", m_name));
     }
     return {};
 }
@@ -339,7 +348,8 @@ Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_
     ArchivePtr tar(archive_read_new());
     archive_read_support_format_tar(tar.get());
     if (archive_read_open(tar.get(), stream.get(), nullptr, stream_read, nullptr) != ARCHIVE_OK)
-        return make_error("not a tar archive: {}", stream->error.empty() ? archive_error_string(tar.get()) : stream->error);
+        return make_error("not a tar archive: {}",
+                          stream->error.empty() ? archive_error_string(tar.get()) : stream->error);
     Unpacker unpacker(root.get(), tar.get());
     std::string last = "(start of archive)";
     size_t entries = 0;
@@ -348,7 +358,7 @@ Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_
         int r = archive_read_next_header(tar.get(), &e);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) {
-            std::string why = !stream->error.empty() ? stream->error
+            std::string why = !stream->error.empty()            ? stream->error
                               : archive_error_string(tar.get()) ? archive_error_string(tar.get())
                                                                 : "unreadable header";
             if (entries == 0) return make_error("not a tar archive: {}", why);
@@ -362,7 +372,8 @@ Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_
     TRY(unpacker.finish());
     oci::Digest got = TRY(finish_stream(*stream));
     if (diff_id && got != *diff_id)
-        return make_error("uncompressed content hashes to {}, the image config says {}", got.str(), diff_id->str());
+        return make_error("uncompressed content hashes to {}, the image config says {}", got.str(),
+                          diff_id->str());
     return {};
 }
 
@@ -377,7 +388,10 @@ Result<oci::Digest> tar_diff_id(const std::string& blob_path) {
     int r;
     while ((r = archive_read_next_header(tar.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         ++entries;
-        if (archive_read_data_skip(tar.get()) < ARCHIVE_WARN) { r = ARCHIVE_FATAL; break; }
+        if (archive_read_data_skip(tar.get()) < ARCHIVE_WARN) {
+            r = ARCHIVE_FATAL;
+            break;
+        }
     }
     if (r != ARCHIVE_EOF || entries == 0)
         return make_error("\"{}\" is not a tar archive{}", blob_path,

@@ -19,8 +19,8 @@
 #include <sched.h>
 
 #include <cstdlib>
-#include <functional>
 #include <cstring>
+#include <functional>
 
 #include "base/fs.hpp"
 #include "base/log.hpp"
@@ -56,8 +56,10 @@ InitKind init_kind(int root) {
         if (n < 0) break;
         buf[n] = 0;
         std::string target = buf;
-        if (target[0] == '/') path = target.substr(1);
-        else path = path.substr(0, path.rfind('/') + 1) + target;
+        if (target[0] == '/')
+            path = target.substr(1);
+        else
+            path = path.substr(0, path.rfind('/') + 1) + target;
     }
     std::string base = path.substr(path.rfind('/') + 1);
     if (base == "systemd") return InitKind::systemd;
@@ -165,7 +167,8 @@ int supervise(const std::string& name) {
                                                    : runtime::HomeMount::rw;
     spec.kvm = boot->virtualization;
     if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) spec.ssh_auth_sock = sock;
-    spec.hosts = fmt::format("127.0.0.1 localhost\n127.0.1.1 {}\n::1 localhost ip6-localhost ip6-loopback\n", name);
+    spec.hosts =
+        fmt::format("127.0.0.1 localhost\n127.0.1.1 {}\n::1 localhost ip6-localhost ip6-loopback\n", name);
     if (auto rc = fs::read_file("/etc/resolv.conf")) spec.resolv_conf = *rc;
     spec.provision = !fs::exists(dir + "/provisioned");
     spec.provision_script = provisioning::builtin_script();
@@ -177,8 +180,8 @@ int supervise(const std::string& name) {
                           "CONTAINER_MACHINE_ID=" + name,
                           "CONTAINER_SHELL=" + cfg->user.shell,
                           "CONTAINER_HOME_MOUNT=" + boot->home_mount};
-    spec.env = {"container=container-machine", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=vt220", "HOME=/"};
+    spec.env = {"container=container-machine",
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=vt220", "HOME=/"};
 
     // The console: a pty whose output we copy to stdio.log.
     int ptm = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -206,17 +209,21 @@ int supervise(const std::string& name) {
         map->uids = map->gids = {{0, 0, 65536}};
     }
     std::string cgroup;
-    if (auto cg = runtime::create_machine_cgroup(name)) cgroup = *cg;
-    else say("no unified cgroup for the machine: " + cg.error().message);
-    runtime::LimitPlan limits =
-        runtime::plan_limits(runtime::discover_layout(cgroup), name, boot->cpus, boot->memory, runtime::allowed_cpus());
+    if (auto cg = runtime::create_machine_cgroup(name))
+        cgroup = *cg;
+    else
+        say("no unified cgroup for the machine: " + cg.error().message);
+    runtime::LimitPlan limits = runtime::plan_limits(runtime::discover_layout(cgroup), name, boot->cpus,
+                                                     boot->memory, runtime::allowed_cpus());
     runtime::apply_plan(limits);
-    for (const auto& n : limits.not_enforced) say("limit not enforced: " + n);
+    for (const auto& n : limits.not_enforced)
+        say("limit not enforced: " + n);
     spec.cpus = runtime::parse_cpu_list(limits.cpu_list);
 
     sigset_t mask;
     sigemptyset(&mask);
-    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
+    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP})
+        sigaddset(&mask, s);
     ::sigprocmask(SIG_BLOCK, &mask, nullptr);
     UniqueFd sfd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
@@ -269,10 +276,12 @@ int supervise(const std::string& name) {
     auto booted = runtime::boot_init(spec, runtime::nested_identity(*map), "");
     fs_ids(host_uid, host_gid);
     if (!cgroup.empty()) (void)runtime::move_to_cgroup(own_cgroup, ::getpid()); // else stays, harmless
-    for (const auto& d : limits.attach) (void)runtime::move_to_cgroup(d.substr(0, d.rfind('/')), ::getpid()); // same
+    for (const auto& d : limits.attach)
+        (void)runtime::move_to_cgroup(d.substr(0, d.rfind('/')), ::getpid()); // same
     if (!booted) {
         if (!cgroup.empty()) (void)runtime::remove_cgroup(cgroup); // empty: the child is gone
-        for (const auto& d : limits.attach) (void)runtime::remove_cgroup(d); // same
+        for (const auto& d : limits.attach)
+            (void)runtime::remove_cgroup(d); // same
         return fail(booted.error().message);
     }
     pid_t init = booted->pid;
@@ -333,9 +342,12 @@ int supervise(const std::string& name) {
                     ::clock_gettime(CLOCK_MONOTONIC, &deadline);
                     deadline.tv_sec += secs;
                     bool asked = false;
-                    if (stop_signal > 0) asked = ::kill(init, stop_signal) == 0;
-                    else if (kind == InitKind::systemd) asked = ::kill(init, SIGRTMIN + 4) == 0;
-                    else if (kind == InitKind::busybox) asked = ::kill(init, SIGUSR2) == 0;
+                    if (stop_signal > 0)
+                        asked = ::kill(init, stop_signal) == 0;
+                    else if (kind == InitKind::systemd)
+                        asked = ::kill(init, SIGRTMIN + 4) == 0;
+                    else if (kind == InitKind::busybox)
+                        asked = ::kill(init, SIGUSR2) == 0;
                     else if (kind == InitKind::sysvinit)
                         asked = as_machine_root(init, [&] { return sysvinit_runlevel0(booted->root.get()); });
                     else if (kind == InitKind::runit)
@@ -349,7 +361,8 @@ int supervise(const std::string& name) {
         if (stopping) {
             struct timespec now {};
             ::clock_gettime(CLOCK_MONOTONIC, &now);
-            if (now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+            if (now.tv_sec > deadline.tv_sec ||
+                (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
                 say("stop timeout: killing init");
                 ::kill(init, SIGKILL);
                 deadline.tv_sec += 3600;
@@ -383,10 +396,14 @@ int supervise(const std::string& name) {
     }
     booted->root.reset();
     // A pid namespace's init that calls reboot() ends with SIGINT (power off, halt) or SIGHUP (restart).
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) say("init powered off");
-    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGHUP) say("init asked for a reboot; stopped instead");
-    else if (WIFSIGNALED(status)) say(fmt::format("init killed by signal {}", WTERMSIG(status)));
-    else say(fmt::format("init exited with status {}", WEXITSTATUS(status)));
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT)
+        say("init powered off");
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGHUP)
+        say("init asked for a reboot; stopped instead");
+    else if (WIFSIGNALED(status))
+        say(fmt::format("init killed by signal {}", WTERMSIG(status)));
+    else
+        say(fmt::format("init exited with status {}", WEXITSTATUS(status)));
     for (const auto& cg : [&] {
              std::vector<std::string> all = limits.attach;
              if (!cgroup.empty()) all.push_back(cgroup);

@@ -12,8 +12,10 @@ const std::string k_d2 = "sha256:" + std::string(64, '2');
 
 std::string manifest(const std::string& layer_type) {
     return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-      "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" + k_d1 + R"(","size":10},
-      "layers":[{"mediaType":")" + layer_type + R"(","digest":")" + k_d2 + R"(","size":20}]})";
+      "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+           k_d1 + R"(","size":10},
+      "layers":[{"mediaType":")" +
+           layer_type + R"(","digest":")" + k_d2 + R"(","size":20}]})";
 }
 } // namespace
 
@@ -39,13 +41,16 @@ TEST(Image, RejectsWhatIsNotAManifest) {
     EXPECT_EQ(kind.error().message, "JSON document is neither an image manifest nor an index");
     EXPECT_FALSE(document_kind(R"({"mediaType":"text/plain"})"));
     // A size that is a string or negative is malformed, not a crash.
-    EXPECT_FALSE(parse_manifest(R"({"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
-                                k_d1 + R"(","size":"10"},"layers":[]})"));
+    EXPECT_FALSE(parse_manifest(
+        R"({"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+        k_d1 + R"(","size":"10"},"layers":[]})"));
 }
 
 TEST(Image, ParsesIndexAndConfig) {
-    auto idx = parse_index(R"({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",
-      "digest":")" + k_d1 + R"(","size":5,"platform":{"os":"linux","architecture":"arm64","variant":"v8"},
+    auto idx = parse_index(
+        R"({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",
+      "digest":")" +
+        k_d1 + R"(","size":5,"platform":{"os":"linux","architecture":"arm64","variant":"v8"},
       "annotations":{"org.opencontainers.image.ref.name":"1.0"}}]})");
     ASSERT_TRUE(idx) << idx.error().message;
     ASSERT_TRUE(idx->manifests[0].platform);
@@ -53,7 +58,8 @@ TEST(Image, ParsesIndexAndConfig) {
     EXPECT_EQ(idx->manifests[0].annotations.at("org.opencontainers.image.ref.name"), "1.0");
 
     auto cfg = parse_config(R"({"os":"linux","architecture":"amd64","config":{"StopSignal":"SIGRTMIN+3"},
-      "rootfs":{"type":"layers","diff_ids":[")" + k_d2 + R"("]}})");
+      "rootfs":{"type":"layers","diff_ids":[")" +
+                            k_d2 + R"("]}})");
     ASSERT_TRUE(cfg) << cfg.error().message;
     EXPECT_EQ(cfg->stop_signal, "SIGRTMIN+3");
     ASSERT_EQ(cfg->diff_ids.size(), 1u);

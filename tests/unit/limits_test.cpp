@@ -27,12 +27,9 @@ TEST(Limits, PureV2UsesDelegatedControllers) {
     LimitPlan p = plan_limits(l, "dev", 2, 1ull << 30, {0, 1, 2, 3});
     const std::string parent = "/sys/fs/cgroup/user.slice/u.service";
     std::vector<CgroupWrite> want = {
-        {parent + "/cgroup.subtree_control", "+cpuset"},
-        {parent + "/cgroup.subtree_control", "+cpu"},
-        {parent + "/cgroup.subtree_control", "+memory"},
-        {l.v2_dir + "/cpuset.cpus", "0-1"},
-        {l.v2_dir + "/cpu.max", "200000 100000"},
-        {l.v2_dir + "/memory.max", "1073741824"},
+        {parent + "/cgroup.subtree_control", "+cpuset"}, {parent + "/cgroup.subtree_control", "+cpu"},
+        {parent + "/cgroup.subtree_control", "+memory"}, {l.v2_dir + "/cpuset.cpus", "0-1"},
+        {l.v2_dir + "/cpu.max", "200000 100000"},        {l.v2_dir + "/memory.max", "1073741824"},
     };
     EXPECT_EQ(p.writes, want);
     EXPECT_TRUE(p.mkdirs.empty());
@@ -45,7 +42,8 @@ TEST(Limits, HybridFallsBackToV1) {
     CgroupLayout l;
     l.v2_dir = "/sys/fs/cgroup/unified/u/machine-dev";
     l.v2_parent_controllers = ""; // hybrid: the unified hierarchy has no controllers
-    l.v1_parent = {{"cpu", "/sys/fs/cgroup/cpu/u"}, {"cpuset", "/sys/fs/cgroup/cpuset/u"},
+    l.v1_parent = {{"cpu", "/sys/fs/cgroup/cpu/u"},
+                   {"cpuset", "/sys/fs/cgroup/cpuset/u"},
                    {"memory", "/sys/fs/cgroup/memory/u"}};
     l.v1_cpuset_mems = "0";
     LimitPlan p = plan_limits(l, "dev", 1, 2ull << 30, {0, 1});
@@ -76,8 +74,8 @@ TEST(Limits, ExecutorWritesAFakeCgroupTree) {
     std::string root = tmpl;
     // A delegated v2 parent with controllers, and the machine's directory made by create_machine_cgroup.
     ASSERT_TRUE(fs::make_dirs(root + "/user/machine-dev", 0755));
-    for (const char* f : {"/user/cgroup.subtree_control", "/user/machine-dev/cpuset.cpus", "/user/machine-dev/cpu.max",
-                          "/user/machine-dev/memory.max"})
+    for (const char* f : {"/user/cgroup.subtree_control", "/user/machine-dev/cpuset.cpus",
+                          "/user/machine-dev/cpu.max", "/user/machine-dev/memory.max"})
         std::ofstream(root + f).flush();
     std::ofstream(root + "/user/cgroup.controllers") << "cpuset cpu memory\n";
     CgroupLayout l = discover_layout(root + "/user/machine-dev");

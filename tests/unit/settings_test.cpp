@@ -23,8 +23,8 @@ TEST(Settings, ParsesKeyValue) {
     EXPECT_EQ(parse_setting("cpus=4")->second, "4");
     EXPECT_EQ(parse_setting("a=b=c")->second, "b=c");
     for (const char* bad : {"cpus", "=4", "cpus=", ""})
-        EXPECT_EQ(parse_setting(bad).error().message, std::string("invalid argument format '") + bad +
-                                                          "'. Expected 'key=value'");
+        EXPECT_EQ(parse_setting(bad).error().message,
+                  std::string("invalid argument format '") + bad + "'. Expected 'key=value'");
 }
 
 TEST(Settings, AppliesValues) {
@@ -44,12 +44,16 @@ TEST(Settings, RejectsBadValuesWithTheReferenceMessages) {
     EXPECT_EQ(error_of({{"cpus", "x"}}), "failed to parse x for cpus");
     EXPECT_EQ(error_of({{"memory", "1"}}), "invalid memory value '1'. Must be at least 1G.");
     EXPECT_EQ(error_of({{"memory", "12Q"}}), "invalid size \"12Q\": invalid symbol: q");
-    EXPECT_EQ(error_of({{"home-mount", "rwx"}}), "invalid home mount option 'rwx'. Valid options: ro, rw, none");
+    EXPECT_EQ(error_of({{"home-mount", "rwx"}}),
+              "invalid home mount option 'rwx'. Valid options: ro, rw, none");
     EXPECT_EQ(error_of({{"bogus", "1"}, {"other", "2"}}),
               "unknown fields 'bogus, other'. Valid: cpus, memory, home-mount, virtualization, kernel");
-    EXPECT_EQ(error_of({{"virtualization", "maybe"}}), "invalid value 'maybe' for virtualization. Expected 'true' or 'false'.");
-    EXPECT_EQ(error_of({{"virtualization", "true"}}, false), "virtualization=true needs /dev/kvm, and this host has none");
-    EXPECT_EQ(error_of({{"kernel", "/x"}}), "kernel cannot be set: container machines run on the host's kernel");
+    EXPECT_EQ(error_of({{"virtualization", "maybe"}}),
+              "invalid value 'maybe' for virtualization. Expected 'true' or 'false'.");
+    EXPECT_EQ(error_of({{"virtualization", "true"}}, false),
+              "virtualization=true needs /dev/kvm, and this host has none");
+    EXPECT_EQ(error_of({{"kernel", "/x"}}),
+              "kernel cannot be set: container machines run on the host's kernel");
     // A bad value anywhere means nothing applies.
     EXPECT_FALSE(apply({{"cpus", "3"}, {"memory", "1"}}));
 }

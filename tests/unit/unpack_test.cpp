@@ -91,7 +91,8 @@ TEST_F(UnpackTest, UnpacksFilesDirsLinksWithModesAndTimes) {
     char buf[64] = {};
     ASSERT_GT(::readlink((m_dest + "/etc/alias").c_str(), buf, sizeof buf), 0);
     EXPECT_STREQ(buf, "hostname");
-    struct stat a {}, b {}, d {}, t {};
+    struct stat a {
+    }, b{}, d{}, t{};
     ASSERT_EQ(::stat((m_dest + "/etc/hostname").c_str(), &a), 0);
     ASSERT_EQ(::stat((m_dest + "/etc/hard").c_str(), &b), 0);
     EXPECT_EQ(a.st_ino, b.st_ino);
