@@ -20,6 +20,7 @@
 
 #include <cstring>
 
+#include "base/fd_passing.hpp"
 #include "base/fs.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/userns.hpp"
@@ -287,25 +288,8 @@ int child_main(void* arg) {
     if (::chdir("/") != 0) die(c, "chdir /");
     int rootfd = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) die(c, "open /");
-    {
-        char byte = 'r';
-        struct iovec iov {
-            &byte, 1
-        };
-        char ctrl[CMSG_SPACE(sizeof(int))] = {};
-        struct msghdr msg {};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = ctrl;
-        msg.msg_controllen = sizeof ctrl;
-        struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(cm), &rootfd, sizeof(int));
-        if (::sendmsg(c.sock_fd, &msg, 0) != 1) die(c, "send root fd");
-        ::close(rootfd);
-    }
+    if (!send_fd(c.sock_fd, rootfd)) die(c, "send root fd");
+    ::close(rootfd);
     if (!s.cpus.empty()) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -385,24 +369,7 @@ Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::
     BootedInit out;
     out.pid = pid;
     // The root fd arrives just before exec; then the error pipe closes on exec (or carries the failure).
-    char byte = 0;
-    struct iovec iov {
-        &byte, 1
-    };
-    char ctrl[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctrl;
-    msg.msg_controllen = sizeof ctrl;
-    if (::recvmsg(sock_p.get(), &msg, MSG_CMSG_CLOEXEC) == 1) {
-        struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-        if (cm && cm->cmsg_type == SCM_RIGHTS) {
-            int fd = -1;
-            std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-            out.root.reset(fd);
-        }
-    }
+    out.root.reset(recv_fd(sock_p.get()));
     std::string failure;
     char buf[512];
     for (;;) {

@@ -73,29 +73,4 @@ Result<void> remove_cgroup(const std::string& dir) {
     return {};
 }
 
-std::vector<pid_t> cgroup_pids(const std::string& dir) {
-    std::vector<pid_t> out;
-    auto text = fs::read_file(dir + "/cgroup.procs");
-    if (text) {
-        size_t pos = 0;
-        while (pos < text->size()) {
-            size_t eol = text->find('\n', pos);
-            std::string n = text->substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-            if (!n.empty()) out.push_back(static_cast<pid_t>(std::atol(n.c_str())));
-            pos = eol == std::string::npos ? text->size() : eol + 1;
-        }
-    }
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return out;
-    std::vector<std::string> subs;
-    while (struct dirent* e = ::readdir(d))
-        if (e->d_type == DT_DIR && std::string(e->d_name) != "." && std::string(e->d_name) != "..")
-            subs.push_back(dir + "/" + e->d_name);
-    ::closedir(d);
-    for (const auto& s : subs)
-        for (pid_t p : cgroup_pids(s))
-            out.push_back(p);
-    return out;
-}
-
 } // namespace ctr::runtime

@@ -23,7 +23,5 @@ Result<std::string> create_machine_cgroup(const std::string& name);
 Result<void> move_to_cgroup(const std::string& cgroup_dir, pid_t pid);
 // Removes the directory and its empty children; processes still in it make this fail.
 Result<void> remove_cgroup(const std::string& cgroup_dir);
-// Pids in the cgroup and its children.
-std::vector<pid_t> cgroup_pids(const std::string& cgroup_dir);
 
 } // namespace ctr::runtime

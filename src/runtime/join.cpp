@@ -18,6 +18,7 @@
 
 #include <cstring>
 
+#include "base/fd_passing.hpp"
 #include "base/fs.hpp"
 #include "base/unique_fd.hpp"
 #include "runtime/boot.hpp"
@@ -160,44 +161,6 @@ int g_err_fd = -1;
     ::execvp(cargv[0], cargv.data());
     int err = errno;
     child_fail(err == ENOENT ? 127 : 126, fmt::format("cannot run {}: {}", argv[0], std::strerror(err)));
-}
-
-bool send_fd(int sock, int fd) {
-    char byte = 'm';
-    struct iovec iov {
-        &byte, 1
-    };
-    char ctrl[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctrl;
-    msg.msg_controllen = sizeof ctrl;
-    struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    return ::sendmsg(sock, &msg, 0) == 1;
-}
-
-int recv_fd(int sock) {
-    char byte = 0;
-    struct iovec iov {
-        &byte, 1
-    };
-    char ctrl[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctrl;
-    msg.msg_controllen = sizeof ctrl;
-    if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
-    struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    if (!cm || cm->cmsg_type != SCM_RIGHTS) return -1;
-    int fd = -1;
-    std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-    return fd;
 }
 
 bool write_all(int fd, const char* p, size_t n) {
