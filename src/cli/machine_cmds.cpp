@@ -386,9 +386,12 @@ Result<int> do_run(MachineOptions& o) {
     if (spec.tty && std::none_of(spec.base_env.begin(), spec.base_env.end(),
                                  [](const std::string& e) { return e.rfind("TERM=", 0) == 0; }))
         spec.base_env.push_back(std::string("TERM=") + (std::getenv("TERM") ? std::getenv("TERM") : "xterm"));
-    if (!c->machines.state(name) || !c->machines.state(name)->ready)
-        TRY(machine::start(c->machines, name, self_exe()));
+    // One read of state.json on the hot path; a second only after booting.
     auto st = c->machines.state(name);
+    if (!st || !st->ready) {
+        TRY(machine::start(c->machines, name, self_exe()));
+        st = c->machines.state(name);
+    }
     if (!st) return make_error("container machine {} stopped before the command could run", name);
     if (!st->cgroup.empty()) spec.cgroups.push_back(st->cgroup);
     for (const auto& cg : st->cgroups_v1)
