@@ -95,9 +95,11 @@ lifecycle() {
 
     # Ctrl-C (SIGINT to the foreground process group) reaches the command, not the CLI or the machine.
     setsid bash -c "$(declare -f _run_as run_as_user is_root); TEST_USER=$TEST_USER USER_CGS=$USER_CGS C=$C T=$T; \
-        $run \"\$C\" machine run -n box -- sh -c 'trap \"echo got-int; exit 5\" INT; echo waiting; sleep 100 & wait' \
+        $run \"\$C\" machine run -n box -- sh -c 'trap \"echo got-int; exit 5\" INT; sleep 1017 & wait' \
         >$T/int.out 2>&1; echo \$? >$T/int.rc" &
-    for _ in $(seq 100); do grep -q waiting "$T/int.out" 2>/dev/null && break; sleep 0.05; done
+    # The background sleep exists only once the trap is in place.
+    for _ in $(seq 200); do pgrep -f '^sleep 1017$' >/dev/null && break; sleep 0.05; done
+    pgrep -f '^sleep 1017$' >/dev/null || fail "the command under test never started"
     kill -INT -- -"$(pgrep -f "trap \"echo got-int" | head -1 | xargs ps -o pgid= -p | tr -d ' ')" 2>/dev/null ||
         fail "could not find the run's process group"
     for _ in $(seq 100); do [[ -s $T/int.rc ]] && break; sleep 0.05; done
