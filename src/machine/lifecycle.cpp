@@ -202,7 +202,8 @@ Result<void> remove(Machines& machines, const std::string& name) {
     if (::unlink((dir + "/config.json").c_str()) != 0 && errno != ENOENT)
         return sys_error(errno, fmt::format("remove \"{}/config.json\"", dir));
     // The upper layer holds files of the machine's mapped ids.
-    TRY(runtime::run_as_mapped_root(machines.store().id_map(), [&] { return fs::remove_tree(dir); }));
+    runtime::IdMap map = TRY(machines.store().id_map());
+    TRY(runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(dir); }));
     if (was_default) machines.clear_default();
     return {};
 }

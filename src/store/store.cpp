@@ -50,8 +50,7 @@ Result<Store> Store::open_at(const std::string& root) {
     for (const char* sub : {"", "/content/sha256", "/layers/sha256", "/tmp"})
         TRY(fs::make_dirs(root + sub, 0700));
     if (::chmod(root.c_str(), 0700) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", root));
-    runtime::IdMap map = TRY(runtime::current_user_idmap());
-    return Store(root, std::move(map));
+    return Store(root);
 }
 
 std::string Store::blob_path(const oci::Digest& d) const {
@@ -73,7 +72,13 @@ Result<std::string> Store::make_work_dir(const std::string& purpose) {
 
 Result<void> Store::remove_owned_tree(const std::string& path) {
     // Unpacked trees belong to the mapped ids; only root of the user namespace may delete them.
-    return runtime::run_as_mapped_root(m_map, [&] { return fs::remove_tree(path); });
+    runtime::IdMap map = TRY(id_map());
+    return runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(path); });
+}
+
+Result<runtime::IdMap> Store::id_map() const {
+    if (!m_map) m_map = TRY(runtime::current_user_idmap());
+    return *m_map;
 }
 
 Result<FileLock> Store::lock() {
@@ -137,7 +142,8 @@ Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& d
     if (has_layer(diff_id)) return {};
     std::string tmp = TRY(fs::make_temp_dir(m_root + "/layers/sha256", fmt::format("tmp-{}-", ::getpid())));
     std::string blob = blob_path(layer.digest);
-    auto r = runtime::run_as_mapped_root(m_map, [&]() -> Result<void> {
+    runtime::IdMap map = TRY(id_map());
+    auto r = runtime::run_as_mapped_root(map, [&]() -> Result<void> {
         auto u = unpack_layer(blob, tmp, diff_id);
         if (!u) {
             (void)fs::remove_tree(tmp); // the parent retries; the error that matters is the unpack one

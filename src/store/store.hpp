@@ -47,7 +47,9 @@ public:
     static Result<Store> open_at(const std::string& root);
 
     const std::string& root() const { return m_root; }
-    const runtime::IdMap& id_map() const { return m_map; }
+    // The user's keep-id map, read from the password database and /etc/subuid when first needed (only
+    // for work on unpacked files, so commands like `machine run` never pay for it).
+    Result<runtime::IdMap> id_map() const;
 
     // Serialises changes to images, layers and names. Also clears work files of dead commands.
     Result<FileLock> lock();
@@ -86,12 +88,12 @@ public:
     Result<void> collect_garbage(const std::vector<oci::Digest>& in_use = {});
 
 private:
-    Store(std::string root, runtime::IdMap map) : m_root(std::move(root)), m_map(std::move(map)) {}
+    explicit Store(std::string root) : m_root(std::move(root)) {}
     Result<void> write_records(const std::vector<ImageRecord>& recs);
     Result<void> remove_owned_tree(const std::string& path);
 
     std::string m_root;
-    runtime::IdMap m_map;
+    mutable std::optional<runtime::IdMap> m_map;
 };
 
 std::string now_rfc3339();

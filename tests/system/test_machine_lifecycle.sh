@@ -102,10 +102,12 @@ lifecycle() {
     pgrep -f '^sleep 1017$' >/dev/null || fail "the command under test never started"
     kill -INT -- -"$(pgrep -f "trap \"echo got-int" | head -1 | xargs ps -o pgid= -p | tr -d ' ')" 2>/dev/null ||
         fail "could not find the run's process group"
-    for _ in $(seq 100); do [[ -s $T/int.rc ]] && break; sleep 0.05; done
+    local t0=$SECONDS
+    # Generous: once (of many runs) the status came later than 5 s; the failure says how long it took.
+    for _ in $(seq 400); do [[ -s $T/int.rc ]] && break; sleep 0.05; done
     # Status 5 comes only from the command's INT trap.
-    [[ $(cat "$T/int.rc") == 5 ]] ||
-        fail "SIGINT did not reach the command: rc=$(cat "$T/int.rc" 2>/dev/null) out=$(cat "$T/int.out")"
+    [[ $(cat "$T/int.rc" 2>/dev/null) == 5 ]] ||
+        fail "SIGINT did not reach the command within $((SECONDS - t0)) s: rc=$(cat "$T/int.rc" 2>/dev/null) out=$(cat "$T/int.out")"
     [[ $($run "$C" machine inspect box | field 'd[0]["status"]') == running ]] || fail "SIGINT stopped the machine"
 
     # The machine's view: PID 1 is init, the environment marker, the private /dev, /etc/hosts.
