@@ -40,6 +40,7 @@ int run(int argc, char** argv) {
     Action action;
     add_image_commands(app, action);
     add_machine_commands(app, action);
+    add_registry_commands(app, action);
 
     std::vector<std::string> args(argv + 1, argv + argc);
     split_run_command(args);

@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 
 #include "base/result.hpp"
+#include "registry/pull.hpp"
+#include "store/store.hpp"
 
 namespace ctr::cli {
 
@@ -19,6 +21,17 @@ void split_run_command(std::vector<std::string>& args);
 const std::vector<std::string>& run_command_args();
 
 void add_image_commands(CLI::App& app, Action& action);
+void add_registry_commands(CLI::App& app, Action& action);
+void add_pull_command(CLI::App* image, Action& action);
+
+// How to pull: shared by `image pull` and the pull `machine create` does for an image not stored yet.
+struct PullFlags {
+    std::string platform, os, arch, scheme = "auto", progress = "auto";
+    int max_concurrent = 3;
+};
+void add_pull_flags(CLI::App* sub, PullFlags& f, bool with_platform);
+// Pulls `text` into the store (taking its lock), with the progress display the flags ask for.
+Result<registry::PullResult> pull_image(store::Store& s, const std::string& text, const PullFlags& f);
 void add_machine_commands(CLI::App& app, Action& action);
 
 } // namespace ctr::cli

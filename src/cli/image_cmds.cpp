@@ -257,6 +257,8 @@ void add_image_commands(CLI::App& app, Action& action) {
     save->add_option("-o,--output", o->output, "Archive to write")->required();
     save->add_option("images", o->refs, "Image references or IDs")->required();
     bind(save, do_save);
+
+    add_pull_command(image, action);
 }
 
 } // namespace ctr::cli

@@ -47,7 +47,7 @@ Result<Store> Store::open() {
 Result<Store> Store::open_at(const std::string& root) {
     if (root.empty() || root[0] != '/')
         return make_error("data directory \"{}\" is not an absolute path", root);
-    for (const char* sub : {"", "/content/sha256", "/layers/sha256", "/tmp"})
+    for (const char* sub : {"", "/content/sha256", "/layers/sha256", "/tmp", "/partial"})
         TRY(fs::make_dirs(root + sub, 0700));
     if (::chmod(root.c_str(), 0700) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", root));
     return Store(root);
@@ -122,6 +122,18 @@ Result<oci::Digest> Store::put_blob_file(const std::string& path, const std::opt
     if (::rename(path.c_str(), dst.c_str()) != 0)
         return sys_error(errno, fmt::format("rename \"{}\" to \"{}\"", path, dst));
     return d;
+}
+
+std::string Store::partial_path(const oci::Digest& d) const {
+    return m_root + "/partial/" + d.hex;
+}
+
+Result<void> Store::put_verified_blob(const std::string& path, const oci::Digest& d) {
+    if (::chmod(path.c_str(), 0644) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", path));
+    std::string dst = blob_path(d);
+    if (::rename(path.c_str(), dst.c_str()) != 0)
+        return sys_error(errno, fmt::format("rename \"{}\" to \"{}\"", path, dst));
+    return {};
 }
 
 Result<oci::Digest> Store::put_blob_data(std::string_view data) {

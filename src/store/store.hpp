@@ -6,6 +6,7 @@
 //   images.json             image name -> manifest digest
 //   lock                    held for every change to images, layers and names
 //   tmp/                    work files of running commands, named after their pid
+//   partial/<hex>           blob downloads in progress or interrupted, resumed by the next pull
 #pragma once
 
 #include <optional>
@@ -66,6 +67,10 @@ public:
     Result<oci::Digest> put_blob_file(const std::string& path, const std::optional<oci::Digest>& expected,
                                       int64_t expected_size = -1);
     Result<oci::Digest> put_blob_data(std::string_view data);
+    // Where a download of blob `d` accumulates until it is complete (kept across failed pulls).
+    std::string partial_path(const oci::Digest& d) const;
+    // Moves a file the caller has already verified to hash to `d` into the content store.
+    Result<void> put_verified_blob(const std::string& path, const oci::Digest& d);
     // Reads a blob and checks it still hashes to its name.
     Result<std::string> read_blob(const oci::Digest& d) const;
 
