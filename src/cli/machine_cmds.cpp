@@ -42,6 +42,7 @@ struct MachineOptions {
     int cpus = 0;
     int lines = -1;
     std::optional<uint32_t> uid, gid;
+    PullFlags pull; // create: how to pull an image the store does not have
 };
 
 std::string self_exe() {
@@ -154,6 +155,15 @@ Result<int> do_create(const MachineOptions& o) {
                               oci::host_platform().str());
     }
     auto c = TRY(open_ctx());
+    // An image the store has is used as it is (no network); any other reference is pulled first.
+    if (!c->machines.store().find(o.image)) {
+        if (!oci::parse_reference(o.image)) TRY(c->machines.store().find(o.image)); // the store's message
+        PullFlags pf = o.pull;
+        pf.platform = o.platform;
+        auto pulled = pull_image(c->machines.store(), o.image, pf);
+        if (!pulled) return wrap(std::move(pulled).error(), "failed to create container machine");
+        co.image = pulled->name;
+    }
     auto cfg = machine::create(c->machines, co);
     if (!cfg) return wrap(std::move(cfg).error(), "failed to create container machine");
     if (!o.no_boot) {
@@ -428,6 +438,7 @@ void add_machine_commands(CLI::App& app, Action& action) {
     create->add_flag("--set-default", o->set_default, "Make it the default machine");
     create->add_flag("--no-boot", o->no_boot, "Create without booting");
     create->add_option("--platform", o->platform, "Platform os/arch[/variant] (must match the host)");
+    add_pull_flags(create, o->pull, false);
     bind(create, [](MachineOptions& x) { return do_create(x); });
 
     CLI::App* del = m->add_subcommand("delete", "Delete a container machine (stopping it first)");
