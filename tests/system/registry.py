@@ -598,7 +598,7 @@ def cmd_proxy(a):
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", a.listen))
     ls.listen(64)
-    print(f"proxy: 127.0.0.1:{a.listen} -> {a.target} at {a.rate} B/s", file=sys.stderr, flush=True)
+    print(f"proxy: listening on 127.0.0.1:{a.listen}, to {a.target} at {a.rate} B/s", file=sys.stderr, flush=True)
     while True:
         c, _ = ls.accept()
         threading.Thread(target=handle, args=(c,), daemon=True).start()

@@ -19,7 +19,7 @@ count_lines() { grep -c -- "$2" "$1" || true; }
 
 note "four registries at once"
 registry_start plain http
-PLAIN_URL=$REG_URL PLAIN_HOST=$REG_HOST PLAIN_PORT=${REG_HOST##*:} PLAIN_PID=$REG_PID
+PLAIN_URL=$REG_URL PLAIN_HOST=$REG_HOST PLAIN_PID=$REG_PID
 registry_start sec tls
 registry_start basic htpasswd
 registry_start tok token
@@ -134,7 +134,7 @@ before=$(cat "$PROXY_COUNT")
 curl -s -o "$T/part" "$PROXY_URL/v2/big/blobs/$big_layer" &
 curl_pid=$!
 sleep 0.5
-kill -USR1 $PROXY_PID
+kill -USR1 "$PROXY_PID"
 rc=0
 wait $curl_pid || rc=$?
 part=$(stat -c %s "$T/part")
