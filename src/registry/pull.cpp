@@ -104,7 +104,10 @@ Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const Pu
                 if (!first_error) first_error = std::move(e);
                 cancel = true;
             };
-            if (store.has_layer(job.diff_id)) {
+            // The image's blobs are all kept (save needs them), even when another image's blob of the
+            // same content already gave the unpacked layer.
+            bool have_layer = store.has_layer(job.diff_id);
+            if (have_layer && store.has_blob(job.desc.digest)) {
                 obs.state(i, PullObserver::State::present);
                 continue;
             }
@@ -116,6 +119,10 @@ Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const Pu
                 if (auto p = store.put_verified_blob(part, job.desc.digest); !p) return fail(std::move(p).error());
             } else {
                 obs.bytes(i, static_cast<uint64_t>(job.desc.size));
+            }
+            if (have_layer) {
+                obs.state(i, PullObserver::State::done);
+                continue;
             }
             obs.state(i, PullObserver::State::unpacking);
             if (auto u = store.add_layer(job.desc, job.diff_id); !u)
