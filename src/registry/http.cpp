@@ -11,9 +11,53 @@
 
 #include "base/log.hpp"
 
+#include <dlfcn.h>
+
 namespace ctr::registry {
 
 namespace {
+
+// libcurl is opened on first use, not linked: it brings about 25 shared libraries (GnuTLS, Kerberos,
+// LDAP, libssh2, …) whose loading cost every command, `machine run` included, about 3 ms at start.
+struct Curl {
+    decltype(&curl_global_init) global_init = nullptr;
+    decltype(&curl_easy_init) easy_init = nullptr;
+    decltype(&curl_easy_setopt) easy_setopt = nullptr;
+    decltype(&curl_easy_perform) easy_perform = nullptr;
+    decltype(&curl_easy_getinfo) easy_getinfo = nullptr;
+    decltype(&curl_easy_cleanup) easy_cleanup = nullptr;
+    decltype(&curl_easy_strerror) easy_strerror = nullptr;
+    decltype(&curl_slist_append) slist_append = nullptr;
+    decltype(&curl_slist_free_all) slist_free_all = nullptr;
+    std::string error;
+};
+
+const Curl& curl() {
+    static const Curl api = [] {
+        Curl c;
+        void* h = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            c.error = fmt::format("cannot load libcurl (package libcurl4): {}", ::dlerror());
+            return c;
+        }
+        auto sym = [&](auto& fn, const char* name) {
+            fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
+            if (!fn && c.error.empty()) c.error = fmt::format("libcurl.so.4 lacks {}", name);
+        };
+        sym(c.global_init, "curl_global_init");
+        sym(c.easy_init, "curl_easy_init");
+        sym(c.easy_setopt, "curl_easy_setopt");
+        sym(c.easy_perform, "curl_easy_perform");
+        sym(c.easy_getinfo, "curl_easy_getinfo");
+        sym(c.easy_cleanup, "curl_easy_cleanup");
+        sym(c.easy_strerror, "curl_easy_strerror");
+        sym(c.slist_append, "curl_slist_append");
+        sym(c.slist_free_all, "curl_slist_free_all");
+        if (c.error.empty()) c.global_init(CURL_GLOBAL_DEFAULT);
+        return c;
+    }();
+    return api;
+}
 
 struct Transfer {
     const HttpRequest* req;
@@ -80,14 +124,17 @@ bool transient_code(CURLcode c) {
 } // namespace
 
 void http_global_init() {
-    static bool done = false;
-    if (!done) curl_global_init(CURL_GLOBAL_DEFAULT);
-    done = true;
+    (void)curl();
 }
 
 HttpResponse http_get(const HttpRequest& req) {
     HttpResponse resp;
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> h(curl_easy_init(), curl_easy_cleanup);
+    const Curl& api = curl();
+    if (!api.error.empty()) {
+        resp.transport_error = api.error;
+        return resp;
+    }
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> h(api.easy_init(), api.easy_cleanup);
     if (!h) {
         resp.transport_error = "cannot start a transfer (libcurl)";
         return resp;
@@ -96,41 +143,41 @@ HttpResponse http_get(const HttpRequest& req) {
     char errbuf[CURL_ERROR_SIZE] = {};
     struct curl_slist* headers = nullptr;
     for (const auto& hd : req.headers)
-        headers = curl_slist_append(headers, hd.c_str());
-    std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> hguard(headers, curl_slist_free_all);
+        headers = api.slist_append(headers, hd.c_str());
+    std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> hguard(headers, api.slist_free_all);
     CURL* c = h.get();
-    curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "container/0.1 (+libcurl)");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+    api.easy_setopt(c, CURLOPT_URL, req.url.c_str());
+    api.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    api.easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    api.easy_setopt(c, CURLOPT_USERAGENT, "container/0.1 (+libcurl)");
+    api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
     // A stalled transfer (under 1 KiB/s for 60 s) is a failure that a retry may fix.
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    if (!req.tls.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, req.tls.ca_file.c_str());
+    api.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    api.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    api.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    api.easy_setopt(c, CURLOPT_HEADERDATA, &t);
+    api.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    api.easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    api.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (!req.tls.ca_file.empty()) api.easy_setopt(c, CURLOPT_CAINFO, req.tls.ca_file.c_str());
     if (!req.tls.verify) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        api.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        api.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     std::string range;
     if (req.range_from >= 0) {
         range = fmt::format("{}-", req.range_from);
-        curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+        api.easy_setopt(c, CURLOPT_RANGE, range.c_str());
     }
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+    CURLcode rc = api.easy_perform(c);
+    api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
     if (resp.aborted) return resp;
     if (rc != CURLE_OK) {
-        resp.transport_error = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+        resp.transport_error = errbuf[0] ? errbuf : api.easy_strerror(rc);
         resp.transient = transient_code(rc);
         resp.refused = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
         resp.tls_failed = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||

@@ -48,7 +48,7 @@ struct HttpResponse {
 
 HttpResponse http_get(const HttpRequest& req);
 
-// Call once before threads start (libcurl's global init is not thread-safe).
+// Loads libcurl and runs its global init; call before threads start (that init is not thread-safe).
 void http_global_init();
 
 } // namespace ctr::registry

@@ -58,6 +58,17 @@ Result<void> move_to_cgroup(const std::string& dir, pid_t pid) {
     return {};
 }
 
+Result<void> move_self_to_cgroup(const std::string& dir) {
+    std::string tasks = dir + "/tasks";
+    UniqueFd fd(::open(tasks.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        if (errno == ENOENT) return move_to_cgroup(dir, ::getpid()); // cgroup2 has no tasks file
+        return sys_error(errno, fmt::format("open \"{}\"", tasks));
+    }
+    if (::write(fd.get(), "0", 1) < 0) return sys_error(errno, fmt::format("move into \"{}\"", dir));
+    return {};
+}
+
 Result<void> remove_cgroup(const std::string& dir) {
     DIR* d = ::opendir(dir.c_str());
     if (!d) return errno == ENOENT ? Result<void>{} : sys_error(errno, fmt::format("opendir \"{}\"", dir));

@@ -21,6 +21,11 @@ std::string unified_path_from(const std::string& proc_cgroup_text);
 // Makes <caller's cgroup>/machine-<name> (removing a stale one), or fails saying why none is usable.
 Result<std::string> create_machine_cgroup(const std::string& name);
 Result<void> move_to_cgroup(const std::string& cgroup_dir, pid_t pid);
+// Moves the calling thread, which must be its process's only thread, into `cgroup_dir`. In a v1
+// hierarchy this writes "0" to `tasks`: a single-thread migration skips the global threadgroup lock
+// whose RCU grace period makes a `cgroup.procs` write take 7 to 15 ms after a quiet spell (0.03 ms this
+// way, measured on kernel 6.18). Elsewhere it writes the pid to cgroup.procs.
+Result<void> move_self_to_cgroup(const std::string& cgroup_dir);
 // Removes the directory and its empty children; processes still in it make this fail.
 Result<void> remove_cgroup(const std::string& cgroup_dir);
 

@@ -270,7 +270,8 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         return sys_error(errno, "socketpair");
     UniqueFd sock_parent(sock[0]), sock_child(sock[1]);
     // Born in the machine's unified cgroup (clone3 CLONE_INTO_CGROUP): moving a running process there
-    // waits for an RCU grace period, which would cost a `run` several milliseconds; v1 ones are joined below.
+    // waits for an RCU grace period, which would cost a `run` several milliseconds; v1 ones are joined
+    // below by the child moving its single thread, which needs no grace period.
     std::vector<std::string> v1_cgroups = spec.cgroups;
     pid_t pid = -1;
     if (!spec.cgroups.empty()) {
@@ -300,8 +301,8 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
                 ::dup2(null, fd);
         }
         for (const auto& cg : v1_cgroups) {
-            // Not fatal: the command runs, only outside the machine's limits.
-            (void)move_to_cgroup(cg, ::getpid());
+            // Not fatal: the command runs, only outside the machine's limits. This child has one thread.
+            (void)move_self_to_cgroup(cg);
         }
         if (!spec.cpus.empty()) {
             cpu_set_t set;
