@@ -5,7 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include "oci/libcrypto.hpp"
 
 #include "base/unique_fd.hpp"
 

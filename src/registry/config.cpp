@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "registry/config.hpp"
 
-#include <openssl/evp.h>
+#include "oci/libcrypto.hpp"
 #include <unistd.h>
 
 #include <cctype>

@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 
 #include <map>
 #include <memory>
@@ -16,6 +14,7 @@
 #include "base/fs.hpp"
 #include "base/log.hpp"
 #include "store/archive.hpp"
+#include "store/libarchive.hpp"
 
 namespace ctr::store {
 
@@ -63,7 +62,7 @@ Result<void> copy_entry_data(struct archive* a, int fd, const std::string& name)
 }
 
 Result<void> stage(const std::string& file, Staged& st) {
-    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+    ArchiveReader a(archive_read_new());
     archive_read_support_filter_all(a.get());
     archive_read_support_format_tar(a.get());
     if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {

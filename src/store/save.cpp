@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 
 #include <ctime>
 #include <memory>
@@ -15,6 +13,7 @@
 
 #include "base/fs.hpp"
 #include "store/archive.hpp"
+#include "store/libarchive.hpp"
 
 namespace ctr::store {
 
@@ -22,11 +21,8 @@ using nlohmann::json;
 
 namespace {
 
-using WriterPtr = std::unique_ptr<struct archive, decltype(&archive_write_free)>;
-
 Result<void> add_entry(struct archive* a, const std::string& name, mode_t type, int64_t size) {
-    std::unique_ptr<struct archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
-                                                                           archive_entry_free);
+    ArchiveEntry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_filetype(e.get(), type);
     archive_entry_set_perm(e.get(), type == AE_IFDIR ? 0755 : 0644);
@@ -70,7 +66,7 @@ Result<void> save_archive(const Store& store, const std::vector<ImageRecord>& im
     if (!fd.valid()) return sys_error(errno, fmt::format("create \"{}\"", tmp));
     ScopeExit cleanup([&] { (void)::unlink(tmp.c_str()); }); // the temp name is ours alone
 
-    WriterPtr a(archive_write_new(), archive_write_free);
+    ArchiveWriter a(archive_write_new());
     archive_write_set_format_pax_restricted(a.get());
     if (archive_write_open_fd(a.get(), fd.get()) != ARCHIVE_OK)
         return make_error("write \"{}\": {}", file, archive_error_string(a.get()));

@@ -8,8 +8,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 
 #include <memory>
 #include <vector>
@@ -17,6 +15,7 @@
 #include "base/fs.hpp"
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
+#include "store/libarchive.hpp"
 
 namespace ctr::store {
 
@@ -25,14 +24,10 @@ namespace {
 constexpr const char* k_whiteout_prefix = ".wh.";
 constexpr const char* k_opaque_marker = ".wh..wh..opq";
 
-struct ArchiveDeleter {
-    void operator()(struct archive* a) const { archive_read_free(a); }
-};
-using ArchivePtr = std::unique_ptr<struct archive, ArchiveDeleter>;
 
 // The decompressed byte stream of a blob, hashed as it is read: the tar reader pulls from it.
 struct Stream {
-    ArchivePtr raw;
+    ArchiveReader raw;
     oci::Sha256 hash;
     std::string error;
     char buf[1 << 16];
@@ -345,7 +340,7 @@ Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_
     UniqueFd root = TRY(fs::open_dir(dest_dir));
     if (::fchmod(root.get(), 0755) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", dest_dir));
     auto stream = TRY(open_stream(blob_path));
-    ArchivePtr tar(archive_read_new());
+    ArchiveReader tar(archive_read_new());
     archive_read_support_format_tar(tar.get());
     if (archive_read_open(tar.get(), stream.get(), nullptr, stream_read, nullptr) != ARCHIVE_OK)
         return make_error("not a tar archive: {}",
@@ -379,7 +374,7 @@ Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_
 
 Result<oci::Digest> tar_diff_id(const std::string& blob_path) {
     auto stream = TRY(open_stream(blob_path));
-    ArchivePtr tar(archive_read_new());
+    ArchiveReader tar(archive_read_new());
     archive_read_support_format_tar(tar.get());
     if (archive_read_open(tar.get(), stream.get(), nullptr, stream_read, nullptr) != ARCHIVE_OK)
         return make_error("\"{}\" is not a tar archive", blob_path);
