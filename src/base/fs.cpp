@@ -16,6 +16,8 @@ namespace ctr::fs {
 
 Result<void> make_dirs(const std::string& path, mode_t mode) {
     if (path.empty()) return make_error("make directory: empty path");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return {}; // the usual case: one call
     for (size_t pos = 1;; ++pos) {
         pos = path.find('/', pos);
         std::string part = path.substr(0, pos);
@@ -23,7 +25,6 @@ Result<void> make_dirs(const std::string& path, mode_t mode) {
             return sys_error(errno, fmt::format("mkdir \"{}\"", part));
         if (pos == std::string::npos) break;
     }
-    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return sys_error(errno, fmt::format("stat \"{}\"", path));
     if (!S_ISDIR(st.st_mode)) return sys_error(ENOTDIR, fmt::format("mkdir \"{}\"", path));
     return {};

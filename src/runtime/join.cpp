@@ -309,7 +309,10 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
             CPU_ZERO(&set);
             for (int cpu : spec.cpus)
                 CPU_SET(cpu, &set);
-            (void)::sched_setaffinity(0, sizeof set, &set); // as above: runs, only on more CPUs
+            // Joining the cpuset cgroup has usually set this already; setting it again costs a migration.
+            cpu_set_t current;
+            if (::sched_getaffinity(0, sizeof current, &current) != 0 || !CPU_EQUAL(&current, &set))
+                (void)::sched_setaffinity(0, sizeof set, &set); // as above: runs, only on more CPUs
         }
         for (size_t i = 0; i < ns.size(); ++i)
             if (::setns(ns[i].get(), 0) != 0)
