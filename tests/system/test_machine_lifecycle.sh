@@ -95,6 +95,8 @@ lifecycle() {
     $run "$C" machine run -n box -- test -e /tmp/detached || fail "detached command did not run"
 
     # Ctrl-C (SIGINT to the foreground process group) reaches the command, not the CLI or the machine.
+    # The root pass left its files: a stale int.rc would end the wait below before this run wrote one.
+    rm -f "$T/int.rc" "$T/int.out"
     setsid bash -c "$(declare -f _run_as run_as_user is_root); TEST_USER=$TEST_USER USER_CGS=$USER_CGS C=$C T=$T; \
         $run \"\$C\" machine run -n box -- sh -c 'trap \"echo got-int; exit 5\" INT; sleep 1017 & wait' \
         >$T/int.out 2>&1; echo \$? >$T/int.rc" &
