@@ -9,6 +9,8 @@
 //   partial/<hex>           blob downloads in progress or interrupted, resumed by the next pull
 #pragma once
 
+#include <sys/stat.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,6 +88,11 @@ public:
     // Looks an image up by reference ("alpine", "x:tag"), full digest, or a unique digest prefix of at
     // least 12 hex digits. Fails with "image <text> not found".
     Result<ImageRecord> find(const std::string& text) const;
+    // What a machine of `img` would find at `path` (relative to its root): resolved through the
+    // unpacked layers as overlayfs merges them (whiteouts, opaque directories), following symbolic
+    // links inside the image (absolute ones from the image's root). Nothing when the path does not
+    // resolve; an error only when a layer cannot be read.
+    Result<std::optional<struct stat>> lookup(const Image& img, const std::string& path) const;
     Result<void> tag(const ImageRecord& src, const std::string& dst_name);
     Result<void> remove_name(const std::string& name);
     // Deletes blobs and layers that no image name and none of `in_use` (manifest digests of images

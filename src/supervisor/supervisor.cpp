@@ -3,6 +3,7 @@
 #include "supervisor/supervisor.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -47,19 +48,21 @@ void say(const std::string& msg) {
 
 enum class InitKind { systemd, busybox, sysvinit, runit, other };
 
-// Follows /sbin/init's symlinks inside the machine's root to name the init system.
+// Follows /sbin/init's symlinks inside the machine's root to name the init system. Every step resolves
+// in that root (RESOLVE_IN_ROOT), so absolute links such as /sbin -> /usr/sbin stay in the machine.
 InitKind init_kind(int root) {
     std::string path = "sbin/init";
-    for (int hops = 0; hops < 10; ++hops) {
+    for (int hops = 0; hops < 40; ++hops) {
+        size_t slash = path.rfind('/');
+        std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+        std::string leaf = path.substr(slash == std::string::npos ? 0 : slash + 1);
+        UniqueFd d(fs::openat2_raw(root, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT));
+        if (!d.valid()) break;
         char buf[4096];
-        ssize_t n = ::readlinkat(root, path.c_str(), buf, sizeof buf - 1);
-        if (n < 0) break;
-        buf[n] = 0;
-        std::string target = buf;
-        if (target[0] == '/')
-            path = target.substr(1);
-        else
-            path = path.substr(0, path.rfind('/') + 1) + target;
+        ssize_t n = ::readlinkat(d.get(), leaf.c_str(), buf, sizeof buf - 1);
+        if (n <= 0) break; // not a link: `leaf` is the init binary itself
+        std::string target(buf, static_cast<size_t>(n));
+        path = target[0] == '/' ? target.substr(1) : dir + "/" + target;
     }
     std::string base = path.substr(path.rfind('/') + 1);
     if (base == "systemd") return InitKind::systemd;
