@@ -40,9 +40,20 @@ kills() {
     local sup init
     sup=$(state_pid "$data" k1 supervisorPid)
     init=$(state_pid "$data" k1 initPid)
+    # Every process of the machine (init, and busybox's respawned sleep), from its cgroup.
+    local cg procs p
+    cg=$(state_pid "$data" k1 cgroup)
+    [[ -n $cg && -f $cg/cgroup.procs ]] || fail "k1 has no cgroup: '$cg'"
+    procs=$(cat "$cg/cgroup.procs")
+    (($(wc -w <<<"$procs") >= 2)) || fail "expected init and its child in $cg, found: $procs"
     kill -KILL "$sup"
     for _ in $(seq 100); do pid_alive "$init" || break; sleep 0.05; done
     pid_alive "$init" && fail "init $init survived its supervisor"
+    for p in $procs; do
+        for _ in $(seq 100); do pid_alive "$p" || break; sleep 0.05; done
+        pid_alive "$p" && fail "machine process $p survived the supervisor's death"
+    done
+    [[ ! -f $cg/cgroup.procs || -z $(cat "$cg/cgroup.procs") ]] || fail "processes left in $cg: $(cat "$cg/cgroup.procs")"
     wait_stopped "$run" k1
     [[ $($run "$C" machine ls --format json | field '[m["status"] for m in d if m["id"]=="k1"][0]') == stopped ]] ||
         fail "ls does not show k1 stopped"
