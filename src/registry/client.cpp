@@ -28,8 +28,10 @@ void backoff(int attempt) {
 
 bool is_loopback(const std::string& host) {
     std::string h = host;
-    if (!h.empty() && h[0] == '[') h = h.substr(1, h.find(']') - 1);
-    else if (auto c = h.rfind(':'); c != std::string::npos) h = h.substr(0, c);
+    if (!h.empty() && h[0] == '[')
+        h = h.substr(1, h.find(']') - 1);
+    else if (auto c = h.rfind(':'); c != std::string::npos)
+        h = h.substr(0, c);
     return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
 }
 
@@ -65,7 +67,8 @@ std::string registry_error_text(const std::string& body) {
     for (const auto& e : j["errors"]) {
         if (!e.is_object()) continue;
         std::string code = e.value("code", "");
-        std::string msg = e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
+        std::string msg =
+            e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
         if (!out.empty()) out += "; ";
         out += code.empty() ? msg : msg.empty() ? code : code + ": " + msg;
     }
@@ -105,7 +108,8 @@ Error Client::http_error(const HttpResponse& r, const std::string& what) const {
         return make_error("{}: {}", what, r.transport_error);
     }
     std::string detail = registry_error_text(r.body);
-    return make_error("{}: the registry answered HTTP {}{}", what, r.status, detail.empty() ? "" : " (" + detail + ")");
+    return make_error("{}: the registry answered HTTP {}{}", what, r.status,
+                      detail.empty() ? "" : " (" + detail + ")");
 }
 
 Result<void> Client::ping() {
@@ -113,34 +117,32 @@ Result<void> Client::ping() {
     bool allow_http = m_settings.insecure || is_loopback(m_host);
     HttpRequest req;
     req.tls = m_tls;
-    HttpResponse r;
-    if (m_scheme != Scheme::http) {
-        m_base = "https://" + m_host;
+    auto ping_at = [&](const std::string& scheme) {
+        m_base = scheme + "://" + m_host;
         req.url = url("/v2/");
+        HttpResponse r;
         for (int attempt = 0;; ++attempt) {
             r = http_get(req);
-            if (!r.transient || attempt + 1 == k_attempts) break;
+            if (!r.transient || attempt + 1 == k_attempts) return r;
             backoff(attempt);
         }
-        // Like Docker: a loopback or insecure registry that does not speak TLS is asked again over HTTP.
-        if (r.tls_failed && m_scheme == Scheme::automatic && allow_http) {
-            HttpResponse tls_r = r;
-            m_base = "http://" + m_host;
-            req.url = url("/v2/");
-            r = http_get(req);
-            if (!r.transport_error.empty() || (r.status != 200 && r.status != 401)) {
-                return make_error("cannot talk to registry {}: {}", m_host, tls_r.transport_error);
-            }
-        }
-    } else {
-        m_base = "http://" + m_host;
-        req.url = url("/v2/");
-        r = http_get(req);
+    };
+    HttpResponse r = ping_at(m_scheme == Scheme::http ? "http" : "https");
+    // Like Docker: a loopback or insecure registry that does not speak TLS is asked again over HTTP.
+    if (r.tls_failed && m_scheme == Scheme::automatic && allow_http) {
+        HttpResponse tls_r = r;
+        r = ping_at("http");
+        // Only a registry's answer counts (a TLS server answers plain HTTP with 400): else the TLS error.
+        bool registry_answered =
+            r.transport_error.empty() && (r.status == 200 || r.status == 401 || r.status >= 500);
+        if (!registry_answered)
+            return make_error("cannot talk to registry {}: {}", m_host, tls_r.transport_error);
     }
     if (!r.transport_error.empty()) {
         if (r.tls_failed)
-            return make_error("cannot talk to registry {} over TLS: {} (a CA for it can be set in registries.json)",
-                              m_host, r.transport_error);
+            return make_error(
+                "cannot talk to registry {} over TLS: {} (a CA for it can be set in registries.json)", m_host,
+                r.transport_error);
         return http_error(r, fmt::format("cannot reach registry {}", m_host));
     }
     if (r.status == 200) return {};
@@ -157,8 +159,8 @@ Result<void> Client::check_login() {
     HttpResponse r = get(req);
     if (r.status == 200) return {};
     if (r.status == 401 || r.status == 403)
-        return make_error("registry {} refused the credentials of user \"{}\" (wrong user name or password?)", m_host,
-                          m_creds ? m_creds->username : "");
+        return make_error("registry {} refused the credentials of user \"{}\" (wrong user name or password?)",
+                          m_host, m_creds ? m_creds->username : "");
     return http_error(r, fmt::format("registry {}", m_host));
 }
 
@@ -177,7 +179,9 @@ Result<std::string> Client::fetch_token(const Challenge& c) {
     req.url = u;
     req.tls = m_tls;
     req.max_body = 1 << 20;
-    if (m_creds) req.headers.push_back("Authorization: Basic " + base64_encode(m_creds->username + ":" + m_creds->password));
+    if (m_creds)
+        req.headers.push_back("Authorization: Basic " +
+                              base64_encode(m_creds->username + ":" + m_creds->password));
     HttpResponse r;
     for (int attempt = 0;; ++attempt) {
         r = http_get(req);
@@ -186,8 +190,9 @@ Result<std::string> Client::fetch_token(const Challenge& c) {
     }
     if (r.status == 401 || r.status == 403) {
         if (m_creds)
-            return make_error("registry {} refused the credentials of user \"{}\" (wrong user name or password?)",
-                              m_host, m_creds->username);
+            return make_error(
+                "registry {} refused the credentials of user \"{}\" (wrong user name or password?)", m_host,
+                m_creds->username);
         return make_error("registry {} requires authentication: run 'container registry login {}'", m_host,
                           m_host);
     }
@@ -195,11 +200,14 @@ Result<std::string> Client::fetch_token(const Challenge& c) {
     json j = json::parse(r.body, nullptr, false);
     std::string token;
     if (j.is_object()) {
-        if (j.contains("token") && j["token"].is_string()) token = j["token"];
-        else if (j.contains("access_token") && j["access_token"].is_string()) token = j["access_token"];
+        if (j.contains("token") && j["token"].is_string())
+            token = j["token"];
+        else if (j.contains("access_token") && j["access_token"].is_string())
+            token = j["access_token"];
     }
     if (token.empty()) return make_error("the token service of {} answered without a token", m_host);
-    int64_t lifetime = j.contains("expires_in") && j["expires_in"].is_number_integer() ? j["expires_in"].get<int64_t>() : 60;
+    int64_t lifetime =
+        j.contains("expires_in") && j["expires_in"].is_number_integer() ? j["expires_in"].get<int64_t>() : 60;
     if (lifetime < 60) lifetime = 60; // the distribution spec's minimum
     std::lock_guard<std::mutex> g(m_mu);
     // Renew a little early so a token does not expire in the middle of a request.
@@ -222,14 +230,15 @@ Result<void> Client::authenticate(const std::string& header) {
     }
     if (c->scheme == "basic") {
         if (!m_creds)
-            return make_error("registry {} requires authentication: run 'container registry login {}'", m_host,
-                              m_host);
+            return make_error("registry {} requires authentication: run 'container registry login {}'",
+                              m_host, m_host);
         std::lock_guard<std::mutex> g(m_mu);
         m_auth = "Basic " + base64_encode(m_creds->username + ":" + m_creds->password);
         m_auth_expiry = Clock::time_point::max();
         return {};
     }
-    return make_error("registry {} asks for \"{}\" authentication, which is not supported", m_host, c->scheme);
+    return make_error("registry {} asks for \"{}\" authentication, which is not supported", m_host,
+                      c->scheme);
 }
 
 HttpResponse Client::get(HttpRequest req, bool retry_transient) {
@@ -276,9 +285,11 @@ Result<Document> Client::manifest(const std::string& tag_or_digest) {
     }
     if (r.status == 401 || r.status == 403) {
         if (m_creds)
-            return make_error("registry {} denied user \"{}\" access to {}", m_host, m_creds->username, where());
-        return make_error("registry {} denied access to {}: run 'container registry login {}' if it needs credentials",
-                          m_host, where(), m_host);
+            return make_error("registry {} denied user \"{}\" access to {}", m_host, m_creds->username,
+                              where());
+        return make_error(
+            "registry {} denied access to {}: run 'container registry login {}' if it needs credentials",
+            m_host, where(), m_host);
     }
     if (r.aborted) return make_error("the manifest of {} is larger than 4 MiB", what);
     if (!r.ok()) return http_error(r, fmt::format("get the manifest of {}", what));
@@ -288,9 +299,10 @@ Result<Document> Client::manifest(const std::string& tag_or_digest) {
     d.media_type = r.header("content-type");
     if (auto semi = d.media_type.find(';'); semi != std::string::npos) d.media_type.resize(semi);
     if (d.media_type.rfind("application/vnd.docker.distribution.manifest.v1", 0) == 0)
-        return make_error("{} is a Docker schema 1 image, which is deprecated and not supported: push it again "
-                          "with a current tool to get a v2 or OCI manifest",
-                          what);
+        return make_error(
+            "{} is a Docker schema 1 image, which is deprecated and not supported: push it again "
+            "with a current tool to get a v2 or OCI manifest",
+            what);
     if (tag_or_digest.rfind("sha256:", 0) == 0 && d.digest.str() != tag_or_digest)
         return make_error("the manifest the registry sent for {} hashes to {}", what, d.digest.str());
     if (std::string h = r.header("docker-content-digest"); h.rfind("sha256:", 0) == 0 && h != d.digest.str())
@@ -304,7 +316,8 @@ Result<Document> Client::manifest(const std::string& tag_or_digest) {
         if (oci::is_manifest_type(inner) || oci::is_index_type(inner))
             d.media_type = inner;
         else if (auto k = oci::document_kind(d.body))
-            d.media_type = *k == oci::DocumentKind::index ? oci::media::k_oci_index : oci::media::k_oci_manifest;
+            d.media_type =
+                *k == oci::DocumentKind::index ? oci::media::k_oci_index : oci::media::k_oci_manifest;
         else
             return make_error("{}: unsupported manifest type \"{}\"", what, d.media_type);
     }
@@ -312,9 +325,17 @@ Result<Document> Client::manifest(const std::string& tag_or_digest) {
 }
 
 Result<void> Client::fetch_blob(const oci::Descriptor& d, const std::string& path,
-                                const std::function<void(uint64_t)>& progress, const std::atomic<bool>& cancel) {
+                                const std::function<void(uint64_t)>& progress,
+                                const std::atomic<bool>& cancel) {
     std::string what = fmt::format("blob {} of {}", d.digest.str(), where());
     const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(d.size, 0));
+    bool fetched = false;
+    ScopeExit drop_empty([&] {
+        struct stat st {};
+        if (!fetched && ::stat(path.c_str(), &st) == 0 && st.st_size == 0)
+            (void)::unlink(
+                path.c_str()); // nothing in it to resume; a failed unlink leaves only an empty file
+    });
     for (int round = 0;; ++round) {
         UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
         if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
@@ -385,7 +406,8 @@ Result<void> Client::fetch_blob(const oci::Descriptor& d, const std::string& pat
             if (cancel.load()) return make_error("{}: cancelled", what);
             if (r.ok() && done >= size) break;
             if (r.status == 416 && restarts++ == 0) { // our offset is past what it has: start over
-                if (::ftruncate(fd.get(), 0) != 0) return sys_error(errno, fmt::format("truncate \"{}\"", path));
+                if (::ftruncate(fd.get(), 0) != 0)
+                    return sys_error(errno, fmt::format("truncate \"{}\"", path));
                 hash = oci::Sha256();
                 done = 0;
                 continue;
@@ -401,12 +423,16 @@ Result<void> Client::fetch_blob(const oci::Descriptor& d, const std::string& pat
                 return http_error(r, fmt::format("download {}", what));
             }
             log::debug("{}: {} after {} bytes; trying again", what,
-                       r.transport_error.empty() ? fmt::format("HTTP {}", r.status) : r.transport_error, done);
+                       r.transport_error.empty() ? fmt::format("HTTP {}", r.status) : r.transport_error,
+                       done);
             backoff(attempt - 1);
         }
         if (::fsync(fd.get()) != 0) return sys_error(errno, fmt::format("fsync \"{}\"", path));
         oci::Digest got = hash.finish();
-        if (got == d.digest) return {};
+        if (got == d.digest) {
+            fetched = true;
+            return {};
+        }
         ::unlink(path.c_str());
         if (have > 0 && round == 0) {
             log::debug("{}: the kept partial download was bad; downloading it again", what);

@@ -13,6 +13,10 @@
 #                [--anonymous-pull]
 #   proxy --listen PORT --target HOST:PORT --rate BYTES_PER_SEC --count-file FILE
 #       FILE holds the total of server->client bytes forwarded (all connections, headers included).
+#       FILE.fail, when present, holds fault rules, one per line: "N STATUS TEXT" answers the next N
+#       connections whose request line contains TEXT with HTTP STATUS (and closes them) instead of
+#       forwarding them. Every request line is logged ("proxy: request GET /v2/…"), and every injected
+#       answer ("proxy: injected 503 for GET /v2/…"); the rules left are written back to FILE.fail.
 #       SIGUSR1 cuts every open connection at once. Killing the target does not cut a transfer at once:
 #       the kernel still delivers what the target had written into its socket buffer (up to tcp_wmem's
 #       maximum, 4 MiB by default), so a layer that must be cut short has to be well beyond that.
@@ -575,7 +579,51 @@ def cmd_proxy(a):
 
     signal.signal(signal.SIGUSR1, cut_all)
 
+    fail_file = a.count_file + ".fail"
+
+    def injected_status(request_line):  # consumes one matching fault rule, if any
+        with lock:
+            try:
+                with open(fail_file) as f:
+                    rules = [ln.split(None, 2) for ln in f.read().splitlines() if ln.strip()]
+            except FileNotFoundError:
+                return None
+            for r in rules:
+                if len(r) == 3 and int(r[0]) > 0 and r[2] in request_line:
+                    r[0] = str(int(r[0]) - 1)
+                    tmp = fail_file + ".tmp"
+                    with open(tmp, "w") as f:
+                        f.write("".join(" ".join(x) + "\n" for x in rules))
+                    os.replace(tmp, fail_file)
+                    return int(r[1])
+        return None
+
+    def read_head(client):  # the request's header block, as the client sent it
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            d = client.recv(4096)
+            if not d:
+                break
+            head += d
+            if not head[:1].isalpha():  # not HTTP (a TLS hello): forwarded untouched
+                break
+        return head
+
     def handle(client):
+        head = read_head(client)
+        line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        log(f"proxy: request {line}")
+        status = injected_status(line)
+        if status is not None:
+            log(f"proxy: injected {status} for {line}")
+            body = b'{"errors":[{"code":"UNAVAILABLE","message":"injected by the test proxy"}]}'
+            try:
+                client.sendall(f"HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n"
+                               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            except OSError:
+                pass
+            close(client)
+            return
         try:
             # Small kernel buffers towards the target, so that little more than what the client got is
             # in flight: killing the target then really cuts the transfer short.
@@ -589,6 +637,10 @@ def cmd_proxy(a):
             return
         with lock:
             active.add((client, server))
+        try:
+            server.sendall(head)  # what read_head took off the client's stream
+        except OSError:
+            pass
         threading.Thread(target=upstream, args=(client, server), daemon=True).start()
         downstream(client, server)
         with lock:

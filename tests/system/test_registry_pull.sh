@@ -243,6 +243,39 @@ served=$(($(cat "$PROXY_COUNT") - served_before))
 ((served < big2_size + 65536)) || fail "after the reset the pull fetched $served bytes for a $big2_size-byte layer"
 [[ -f $T/data/content/sha256/${big2_layer#sha256:} ]] || fail "blob not stored after the retry"
 
+# Answers of 5xx are retried with backoff (ping, manifest and blob), an answer of 4xx never: the proxy
+# injects them (rules in $PROXY_COUNT.fail) and logs every request it sees. A data directory of its
+# own, so the blobs are really fetched.
+note "5xx retried, 4xx not"
+registry_py push "$BB/layout" "$REG_URL" retry:1.0 >/dev/null
+plog=$T/proxy-$PROXY_PORT.log
+rrun="env CONTAINER_DATA_DIR=$T/data-retry XDG_CONFIG_HOME=$T/cfg-root XDG_RUNTIME_DIR=$T/run-root"
+requests() { grep -c "proxy: request GET $1 " "$plog" || true; }
+printf '%s\n' "1 502 GET /v2/ " "2 503 /v2/retry/manifests/1.0 " "1 500 /blobs/" >"$PROXY_COUNT.fail"
+$rrun "$C" image pull "$PROXY_HOST/retry:1.0" >/dev/null 2>"$T/err" || fail "pull through injected 5xx: $(cat "$T/err")"
+[[ -z $(awk '$1 != 0' "$PROXY_COUNT.fail") ]] || fail "injected failures never met: $(cat "$PROXY_COUNT.fail")"
+(($(requests /v2/retry/manifests/1.0) == 3)) || fail "manifest requests: $(requests /v2/retry/manifests/1.0), expected 3"
+[[ $($rrun "$C" image inspect "$PROXY_HOST/retry:1.0" | field 'd[0]["descriptor"]["digest"]') == "$want_manifest" ]] ||
+    fail "image pulled through 5xx differs"
+# A 404 from the registry itself: asked once.
+expect_error "image $PROXY_HOST/retry:nosuchtag not found" $rrun "$C" image pull "$PROXY_HOST/retry:nosuchtag"
+(($(requests /v2/retry/manifests/nosuchtag) == 1)) || fail "a 404 was asked $(requests /v2/retry/manifests/nosuchtag) times"
+# A 403 on a blob: asked once, nothing kept, no image named.
+registry_py big-layer-image "$BB/layout" "$T/layout-forbidden" 1 >"$T/forbidden"
+fb_layer=$(awk '$1 == "layer" {print $2}' "$T/forbidden")
+registry_py push "$T/layout-forbidden" "$REG_URL" forbidden:1.0 >/dev/null
+echo "1 403 /blobs/$fb_layer" >"$PROXY_COUNT.fail"
+expect_error "registry $PROXY_HOST denied access to blob $fb_layer" $rrun "$C" image pull "$PROXY_HOST/forbidden:1.0"
+(($(requests "/v2/forbidden/blobs/$fb_layer") == 1)) || fail "a 403 was asked $(requests "/v2/forbidden/blobs/$fb_layer") times"
+[[ -z $(ls -A "$T/data-retry/partial") && -z $(ls -A "$T/data-retry/tmp") ]] || fail "the refused blob left files: $(ls -lA "$T/data-retry/partial" "$T/data-retry/tmp")"
+! $rrun "$C" image ls -q | grep -q forbidden || fail "an image was named after a 403"
+# A 5xx that lasts: five attempts in all, then the registry's answer in one line.
+echo "99 503 /v2/retry/manifests/2.0 " >"$PROXY_COUNT.fail"
+expect_error "get the manifest of $PROXY_HOST/retry:2.0: the registry answered HTTP 503 \(UNAVAILABLE: injected by the test proxy\)" \
+    $rrun "$C" image pull "$PROXY_HOST/retry:2.0"
+(($(requests /v2/retry/manifests/2.0) == 5)) || fail "a lasting 503 was asked $(requests /v2/retry/manifests/2.0) times, expected 5"
+rm -f "$PROXY_COUNT.fail"
+
 # On a terminal the progress display draws a live table on stderr (per layer, then the total and rate).
 note "progress on a terminal"
 registry_env plain
