@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <vector>
 
 #include "base/fs.hpp"
 #include "base/log.hpp"
@@ -126,10 +127,135 @@ bool as_machine_root(pid_t init, const std::function<bool()>& fn) {
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+constexpr size_t k_max_reboots_a_minute = 10;
+
 std::string read_stop_timeout(const std::string& dir) {
     auto t = fs::read_file(dir + "/stop-timeout");
     return t ? *t : "10";
 }
+
+// Removes the machine's cgroups once its processes are gone (they take a moment to leave).
+void remove_cgroups(const std::string& unified, const std::vector<std::string>& v1) {
+    std::vector<std::string> all = v1;
+    if (!unified.empty()) all.push_back(unified);
+    for (const auto& cg : all) {
+        for (int i = 0; i < 100; ++i) {
+            if (runtime::remove_cgroup(cg)) break;
+            ::usleep(10000);
+        }
+    }
+}
+
+struct Exit {
+    int status = 0;        // init's wait status
+    bool stopping = false; // a stop was asked for
+};
+
+// One boot of init, from exec to exit: copies the console to stdio.log, marks the machine ready, and on a
+// stop request asks init to power off the way its kind expects, killing it when the timeout runs out.
+struct Watch {
+    machine::Machines& machines;
+    const std::string& name;
+    const std::string& dir;
+    int console;   // the console pty's master
+    int stdio_log; // may be -1: the console is then read and dropped
+    int signals;   // signalfd for SIGCHLD, SIGTERM, SIGINT, SIGHUP
+    pid_t init;
+    int root; // O_PATH fd of the machine's root
+    InitKind kind;
+    int stop_signal; // the image's StopSignal, 0 for none
+    machine::RunState& st;
+
+    void copy_console(char* buf, size_t size) const {
+        ssize_t got = ::read(console, buf, size);
+        if (got > 0 && stdio_log >= 0) (void)!::write(stdio_log, buf, static_cast<size_t>(got));
+    }
+
+    void ask_to_stop(struct timespec& deadline) const {
+        int secs = std::atoi(read_stop_timeout(dir).c_str());
+        ::clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += secs;
+        bool asked = false;
+        if (stop_signal > 0)
+            asked = ::kill(init, stop_signal) == 0;
+        else if (kind == InitKind::systemd)
+            asked = ::kill(init, SIGRTMIN + 4) == 0;
+        else if (kind == InitKind::busybox)
+            asked = ::kill(init, SIGUSR2) == 0;
+        else if (kind == InitKind::sysvinit)
+            asked = as_machine_root(init, [&] { return sysvinit_runlevel0(root); });
+        else if (kind == InitKind::runit)
+            asked = as_machine_root(init, [&] { return runit_halt(root, init); });
+        if (!asked) asked = ::kill(init, SIGTERM) == 0;
+        say(fmt::format("stopping (timeout {}s)", secs));
+    }
+
+    // systemd accepts commands once its private socket exists; a user's systemctl goes through the
+    // system bus, so when the image has D-Bus wait for its socket too (a few seconds at most).
+    bool systemd_ready(struct timespec& systemd_since) const {
+        struct stat sb {};
+        bool systemd_up = ::fstatat(root, "run/systemd/private", &sb, 0) == 0;
+        bool bus_needed = ::fstatat(root, "usr/lib/systemd/system/dbus.socket", &sb, 0) == 0 ||
+                          ::fstatat(root, "lib/systemd/system/dbus.socket", &sb, 0) == 0;
+        bool bus_up = ::fstatat(root, "run/dbus/system_bus_socket", &sb, 0) == 0;
+        struct timespec now {};
+        ::clock_gettime(CLOCK_MONOTONIC, &now);
+        if (systemd_up && systemd_since.tv_sec == 0) systemd_since = now;
+        bool bus_gave_up = systemd_up && now.tv_sec - systemd_since.tv_sec >= 5;
+        return systemd_up && (!bus_needed || bus_up || bus_gave_up);
+    }
+
+    Exit run() {
+        Exit ex;
+        struct timespec deadline {};
+        struct timespec systemd_since {};
+        char buf[8192];
+        for (;;) {
+            struct pollfd fds[2] = {{console, POLLIN, 0}, {signals, POLLIN, 0}};
+            int timeout = (!st.ready || ex.stopping) ? 50 : -1;
+            int n = ::poll(fds, 2, timeout);
+            if (n < 0 && errno != EINTR) break;
+            if (fds[0].revents & POLLIN) copy_console(buf, sizeof buf);
+            bool init_gone = false;
+            if (fds[1].revents & POLLIN) {
+                struct signalfd_siginfo si {};
+                while (::read(signals, &si, sizeof si) == sizeof si) {
+                    if (si.ssi_signo == SIGCHLD) {
+                        if (::waitpid(init, &ex.status, WNOHANG) == init) init_gone = true;
+                    } else if (!ex.stopping) {
+                        ex.stopping = true;
+                        st.stopping = true;
+                        (void)machines.write_state(name, st); // status shows "stopping"; not essential
+                        ask_to_stop(deadline);
+                    }
+                }
+            }
+            if (init_gone) break;
+            if (ex.stopping) {
+                struct timespec now {};
+                ::clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec > deadline.tv_sec ||
+                    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+                    say("stop timeout: killing init");
+                    ::kill(init, SIGKILL);
+                    deadline.tv_sec += 3600;
+                }
+            }
+            if (!st.ready && !ex.stopping && kind == InitKind::systemd && systemd_ready(systemd_since)) {
+                st.ready = true;
+                (void)machines.write_state(name, st); // the waiting CLI times out if this keeps failing
+                say("ready");
+            }
+        }
+        // Drain what init wrote last.
+        for (;;) {
+            ssize_t got = ::read(console, buf, sizeof buf);
+            if (got <= 0 || stdio_log < 0) break;
+            (void)!::write(stdio_log, buf, static_cast<size_t>(got));
+        }
+        return ex;
+    }
+};
 
 } // namespace
 
@@ -256,167 +382,111 @@ int supervise(const std::string& name) {
             return fail(fmt::format("read-only bind of \"{}\": {}", spec.home, std::strerror(errno)));
         spec.home_source = staged;
     }
-    say(fmt::format("booting {} from {}", name, cfg->image_reference));
-    // Writing the child's id map needs root's file access for a moment (its /proc files are root's).
-    // The child is born in the machine cgroup: the supervisor steps in for the clone and back out after
-    // (as the cgroup's owner; root of this namespace may not move processes in a delegated tree).
-    std::string own_cgroup;
-    if (!cgroup.empty()) {
-        own_cgroup = cgroup.substr(0, cgroup.rfind('/'));
-        if (auto m = runtime::move_to_cgroup(cgroup, ::getpid()); !m) {
-            say("cannot enter the machine cgroup (limits not enforced): " + m.error().message);
-            (void)runtime::remove_cgroup(cgroup); // unused now
-            cgroup.clear();
-        }
-    }
-    for (const auto& d : limits.attach) {
-        if (auto m = runtime::move_to_cgroup(d, ::getpid()); !m) {
-            limits.not_enforced.push_back(m.error().message);
-            say("limit not enforced: " + m.error().message);
-        }
-    }
-    fs_ids(0, 0);
-    auto booted = runtime::boot_init(spec, runtime::nested_identity(*map), "");
-    fs_ids(host_uid, host_gid);
-    if (!cgroup.empty()) (void)runtime::move_to_cgroup(own_cgroup, ::getpid()); // else stays, harmless
-    for (const auto& d : limits.attach)
-        (void)runtime::move_to_cgroup(d.substr(0, d.rfind('/')), ::getpid()); // same
-    if (!booted) {
-        if (!cgroup.empty()) (void)runtime::remove_cgroup(cgroup); // empty: the child is gone
-        for (const auto& d : limits.attach)
-            (void)runtime::remove_cgroup(d); // same
-        return fail(booted.error().message);
-    }
-    pid_t init = booted->pid;
-    if (spec.provision) {
-        // Recorded on the host, so it never runs twice; init only started because it succeeded.
-        if (auto w = fs::write_file_atomic(dir + "/provisioned", store::now_rfc3339() + "\n"); !w)
-            say("record provisioning: " + w.error().message);
-        else
-            say("first-boot provisioning done");
-    }
-    InitKind kind = init_kind(booted->root.get());
-    machine::RunState st;
-    st.supervisor_pid = ::getpid();
-    st.supervisor_start = machine::process_start_time(st.supervisor_pid);
-    st.init_pid = init;
-    st.init_start = machine::process_start_time(init);
-    st.started = store::now_rfc3339();
-    st.cgroup = cgroup;
-    st.cgroups_v1 = limits.attach;
-    st.cpu_list = limits.cpu_list;
-    st.cpus = boot->cpus;
-    st.memory = boot->memory;
-    st.cpu_time_limited = limits.cpu_time_limited;
-    st.memory_limited = limits.memory_limited;
-    st.not_enforced = limits.not_enforced;
-    st.ready = kind != InitKind::systemd;
-    (void)::unlink((dir + "/boot-error").c_str()); // from an earlier failed boot, if any
-    if (auto w = machines.write_state(name, st); !w) say("write state: " + w.error().message);
-    say(fmt::format("init started as pid {}", init));
-    if (st.ready) say("ready");
-
+    // Boot init and watch it until it exits. When it asked for a reboot (and nobody asked to stop), boot
+    // it again, as a host's firmware would; an init that keeps rebooting at once is stopped instead.
     int stop_signal = img->config.stop_signal.empty() ? 0 : parse_signal(img->config.stop_signal);
-    struct timespec deadline {};
-    struct timespec systemd_since {};
-    bool stopping = false;
-    int status = 0;
-    char buf[8192];
+    std::vector<struct timespec> reboots;
+    std::string own_cgroup = cgroup.empty() ? "" : cgroup.substr(0, cgroup.rfind('/'));
     for (;;) {
-        struct pollfd fds[2] = {{master.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
-        int timeout = (!st.ready || stopping) ? 50 : -1;
-        int n = ::poll(fds, 2, timeout);
-        if (n < 0 && errno != EINTR) break;
-        if (fds[0].revents & POLLIN) {
-            ssize_t got = ::read(master.get(), buf, sizeof buf);
-            if (got > 0 && stdio_log.valid()) (void)!::write(stdio_log.get(), buf, static_cast<size_t>(got));
-        }
-        bool init_gone = false;
-        if (fds[1].revents & POLLIN) {
-            struct signalfd_siginfo si {};
-            while (::read(sfd.get(), &si, sizeof si) == sizeof si) {
-                if (si.ssi_signo == SIGCHLD) {
-                    if (::waitpid(init, &status, WNOHANG) == init) init_gone = true;
-                } else if (!stopping) {
-                    stopping = true;
-                    st.stopping = true;
-                    (void)machines.write_state(name, st); // status shows "stopping"; not essential
-                    int secs = std::atoi(read_stop_timeout(dir).c_str());
-                    ::clock_gettime(CLOCK_MONOTONIC, &deadline);
-                    deadline.tv_sec += secs;
-                    bool asked = false;
-                    if (stop_signal > 0)
-                        asked = ::kill(init, stop_signal) == 0;
-                    else if (kind == InitKind::systemd)
-                        asked = ::kill(init, SIGRTMIN + 4) == 0;
-                    else if (kind == InitKind::busybox)
-                        asked = ::kill(init, SIGUSR2) == 0;
-                    else if (kind == InitKind::sysvinit)
-                        asked = as_machine_root(init, [&] { return sysvinit_runlevel0(booted->root.get()); });
-                    else if (kind == InitKind::runit)
-                        asked = as_machine_root(init, [&] { return runit_halt(booted->root.get(), init); });
-                    if (!asked) asked = ::kill(init, SIGTERM) == 0;
-                    say(fmt::format("stopping (timeout {}s)", secs));
-                }
+        say(fmt::format("booting {} from {}", name, cfg->image_reference));
+        // Writing the child's id map needs root's file access for a moment (its /proc files are root's).
+        // The child is born in the machine cgroup: the supervisor steps in for the clone and back out
+        // after (as the cgroup's owner; root of this namespace may not move processes in a delegated tree).
+        if (!cgroup.empty()) {
+            if (auto m = runtime::move_to_cgroup(cgroup, ::getpid()); !m) {
+                say("cannot enter the machine cgroup (limits not enforced): " + m.error().message);
+                (void)runtime::remove_cgroup(cgroup); // unused now
+                cgroup.clear();
             }
         }
-        if (init_gone) break;
-        if (stopping) {
-            struct timespec now {};
-            ::clock_gettime(CLOCK_MONOTONIC, &now);
-            if (now.tv_sec > deadline.tv_sec ||
-                (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
-                say("stop timeout: killing init");
-                ::kill(init, SIGKILL);
-                deadline.tv_sec += 3600;
+        for (const auto& d : limits.attach) {
+            if (auto m = runtime::move_to_cgroup(d, ::getpid()); !m) {
+                limits.not_enforced.push_back(m.error().message);
+                say("limit not enforced: " + m.error().message);
             }
         }
-        if (!st.ready && !stopping) {
-            // systemd accepts commands once its private socket exists; a user's systemctl goes through
-            // the system bus, so when the image has D-Bus wait for its socket too (a few seconds at most).
-            struct stat sb {};
-            int root = booted->root.get();
-            bool systemd_up = ::fstatat(root, "run/systemd/private", &sb, 0) == 0;
-            bool bus_needed = ::fstatat(root, "usr/lib/systemd/system/dbus.socket", &sb, 0) == 0 ||
-                              ::fstatat(root, "lib/systemd/system/dbus.socket", &sb, 0) == 0;
-            bool bus_up = ::fstatat(root, "run/dbus/system_bus_socket", &sb, 0) == 0;
-            struct timespec now {};
-            ::clock_gettime(CLOCK_MONOTONIC, &now);
-            if (systemd_up && systemd_since.tv_sec == 0) systemd_since = now;
-            bool bus_gave_up = systemd_up && now.tv_sec - systemd_since.tv_sec >= 5;
-            if (systemd_up && (!bus_needed || bus_up || bus_gave_up)) {
-                st.ready = true;
-                (void)machines.write_state(name, st); // the waiting CLI times out if this keeps failing
-                say("ready");
-            }
+        fs_ids(0, 0);
+        auto booted = runtime::boot_init(spec, runtime::nested_identity(*map), "");
+        fs_ids(host_uid, host_gid);
+        if (!cgroup.empty()) (void)runtime::move_to_cgroup(own_cgroup, ::getpid()); // else stays, harmless
+        for (const auto& d : limits.attach)
+            (void)runtime::move_to_cgroup(d.substr(0, d.rfind('/')), ::getpid()); // same
+        if (!booted) {
+            remove_cgroups(cgroup, limits.attach); // empty: the child is gone
+            return fail(booted.error().message);
         }
-    }
-    // Drain what init wrote last.
-    for (;;) {
-        ssize_t got = ::read(master.get(), buf, sizeof buf);
-        if (got <= 0 || !stdio_log.valid()) break;
-        (void)!::write(stdio_log.get(), buf, static_cast<size_t>(got));
-    }
-    booted->root.reset();
-    // A pid namespace's init that calls reboot() ends with SIGINT (power off, halt) or SIGHUP (restart).
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT)
-        say("init powered off");
-    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGHUP)
-        say("init asked for a reboot; stopped instead");
-    else if (WIFSIGNALED(status))
-        say(fmt::format("init killed by signal {}", WTERMSIG(status)));
-    else
-        say(fmt::format("init exited with status {}", WEXITSTATUS(status)));
-    for (const auto& cg : [&] {
-             std::vector<std::string> all = limits.attach;
-             if (!cgroup.empty()) all.push_back(cgroup);
-             return all;
-         }()) {
-        for (int i = 0; i < 100; ++i) {
-            if (runtime::remove_cgroup(cg)) break;
-            ::usleep(10000);
+        if (spec.provision) {
+            // Recorded on the host, so it never runs twice; init only started because it succeeded.
+            if (auto w = fs::write_file_atomic(dir + "/provisioned", store::now_rfc3339() + "\n"); !w)
+                say("record provisioning: " + w.error().message);
+            else
+                say("first-boot provisioning done");
+            spec.provision = false;
         }
+        InitKind kind = init_kind(booted->root.get());
+        machine::RunState st;
+        st.supervisor_pid = ::getpid();
+        st.supervisor_start = machine::process_start_time(st.supervisor_pid);
+        st.init_pid = booted->pid;
+        st.init_start = machine::process_start_time(booted->pid);
+        st.started = store::now_rfc3339();
+        st.cgroup = cgroup;
+        st.cgroups_v1 = limits.attach;
+        st.cpu_list = limits.cpu_list;
+        st.cpus = boot->cpus;
+        st.memory = boot->memory;
+        st.cpu_time_limited = limits.cpu_time_limited;
+        st.memory_limited = limits.memory_limited;
+        st.not_enforced = limits.not_enforced;
+        st.ready = kind != InitKind::systemd;
+        (void)::unlink((dir + "/boot-error").c_str()); // from an earlier failed boot, if any
+        if (auto w = machines.write_state(name, st); !w) say("write state: " + w.error().message);
+        say(fmt::format("init started as pid {}", booted->pid));
+        if (st.ready) say("ready");
+
+        Watch w{machines,
+                name,
+                dir,
+                master.get(),
+                stdio_log.get(),
+                sfd.get(),
+                booted->pid,
+                booted->root.get(),
+                kind,
+                stop_signal,
+                st};
+        Exit ex = w.run();
+        booted->root.reset();
+        // A pid namespace's init that calls reboot() ends with SIGINT (power off, halt) or SIGHUP (restart).
+        int status = ex.status;
+        bool reboot = WIFSIGNALED(status) && WTERMSIG(status) == SIGHUP;
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT)
+            say("init powered off");
+        else if (reboot)
+            say("init asked for a reboot");
+        else if (WIFSIGNALED(status))
+            say(fmt::format("init killed by signal {}", WTERMSIG(status)));
+        else
+            say(fmt::format("init exited with status {}", WEXITSTATUS(status)));
+        if (!reboot || ex.stopping) break;
+        struct timespec now {};
+        ::clock_gettime(CLOCK_MONOTONIC, &now);
+        std::erase_if(reboots, [&](const struct timespec& t) { return now.tv_sec - t.tv_sec >= 60; });
+        if (reboots.size() >= k_max_reboots_a_minute) {
+            say(fmt::format("{} reboots within a minute: stopped instead", reboots.size() + 1));
+            break;
+        }
+        reboots.push_back(now);
+        // Still this supervisor's machine while it reboots: no init pid, so the state does not read as
+        // stale, and not ready, so commands wait for the new init.
+        machine::RunState between = st;
+        between.init_pid = 0;
+        between.init_start = 0;
+        between.ready = false;
+        (void)machines.write_state(name,
+                                   between); // a `run` meanwhile may see "stopped" and boot it: harmless
     }
+    remove_cgroups(cgroup, limits.attach);
     machines.clear_state(name);
     say("stopped");
     return 0;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Real init systems boot and stop, as root and as the unprivileged user: Debian with systemd (services
-# start and stop, is-system-running reaches running or degraded) and Debian with sysvinit-core.
+# start and stop, is-system-running reaches running or degraded, `systemctl reboot` comes back) and
+# Debian with sysvinit-core.
 source "$(dirname "$0")/lib.sh"
 
 is_root || skip "needs root: builds the Debian images with mmdebstrap"
@@ -51,6 +52,19 @@ systemctl daemon-reload'
     $run "$C" machine run -n sd --root -- systemctl is-system-running --wait >/dev/null || true
     [[ $($run "$C" machine inspect sd | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["status"])') == running ]] ||
         fail "second boot"
+    # `systemctl reboot` comes back as a new systemd that reaches running again.
+    local init1 init2=""
+    init1=$(python3 -c "import json; print(json.load(open('$(data_for "$mode")/machines/sd/state.json'))['initPid'])")
+    $run "$C" machine run -n sd --root -- systemctl reboot || fail "systemctl reboot"
+    for _ in $(seq 300); do
+        init2=$(python3 -c "import json; d=json.load(open('$(data_for "$mode")/machines/sd/state.json')); print(d['initPid'] if d['ready'] else '')" 2>/dev/null) || true
+        [[ -n $init2 && $init2 != 0 && $init2 != "$init1" ]] && break
+        sleep 0.1
+    done
+    [[ -n $init2 && $init2 != 0 && $init2 != "$init1" ]] || fail "no new systemd after reboot (was $init1, now '$init2')"
+    state=$($run "$C" machine run -n sd --root -- systemctl is-system-running --wait) || true
+    [[ $state == running || $state == degraded ]] || fail "systemd state '$state' after reboot"
+    $run "$C" machine logs --boot sd | grep -q "init asked for a reboot" || fail "boot log does not say reboot"
     $run "$C" machine rm sd >/dev/null
 }
 

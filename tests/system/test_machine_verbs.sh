@@ -3,8 +3,8 @@
 # The machine verbs the lifecycle test leaves out, as root and as the unprivileged user: the aliases
 # (`m`, `list`, `delete`), `create --set-default`, `logs -f`; /sbin/init found through the image's own
 # symbolic links across layers (a merged-/usr image whose init comes in a later layer) and not found
-# (absent, or deleted by a whiteout); and a machine whose init never becomes ready, against a short
-# CONTAINER_READY_TIMEOUT.
+# (absent, or deleted by a whiteout); `reboot` inside (booted again; an init that reboots in a loop is
+# stopped); and a machine whose init never becomes ready, against a short CONTAINER_READY_TIMEOUT.
 source "$(dirname "$0")/lib.sh"
 
 busybox_images busybox-fixture:1.0
@@ -53,6 +53,16 @@ chmod 755 "$T/fake/lib/systemd/systemd"
 ln -sfn /lib/systemd/systemd "$T/fake/sbin/init"
 pack "$T/fake" "$T/fake.tar"
 
+# An init that reboots the moment it starts.
+mkdir -p "$T/loop"
+tar -C "$T/loop" -xf "$T/bb/rootfs.tar"
+rm -f "$T/loop/sbin/init"
+printf '#!/bin/sh\necho looping-init\nexec /bin/busybox reboot -f\n' >"$T/loop/sbin/init"
+chmod 755 "$T/loop/sbin/init"
+pack "$T/loop" "$T/loop.tar"
+
+state_field() { python3 -c "import json; print(json.load(open('$1/machines/$2/state.json')).get('$3', ''))" 2>/dev/null || true; }
+
 verbs() {
     local mode=$1 run data
     run=$(runner_for "$mode")
@@ -86,7 +96,36 @@ verbs() {
     pgrep -f "$C machine logs -f one" >/dev/null || fail "logs -f ended on its own"
     pkill -f "$C machine logs -f one"
     wait "$follow" 2>/dev/null || true
+
+    # `reboot` inside boots the machine again: a new init, the console of both boots, still running.
+    local init1 init2=""
+    init1=$(state_field "$data" one initPid)
+    $run "$C" machine run --root -n one -- reboot
+    for _ in $(seq 200); do
+        init2=$(state_field "$data" one initPid)
+        [[ -n $init2 && $init2 != 0 && $init2 != "$init1" && $(state_field "$data" one ready) == True ]] && break
+        sleep 0.05
+    done
+    [[ -n $init2 && $init2 != 0 && $init2 != "$init1" ]] || fail "no new init after reboot (was $init1, now '$init2')"
+    [[ $($run "$C" machine inspect one | field 'd[0]["status"]') == running ]] || fail "not running after reboot"
+    [[ $($run "$C" machine run -n one hostname) == one ]] || fail "run after reboot"
+    [[ $($run "$C" machine logs one | grep -c busybox-init-started) == 2 ]] || fail "console of two boots: $($run "$C" machine logs one)"
+    $run "$C" machine logs --boot one | grep -q "init asked for a reboot" || fail "boot log does not say reboot"
     $run "$C" machine rm -f one >/dev/null
+    # An init that reboots at once, again and again, is stopped after ten reboots within a minute.
+    $run "$C" image import "$T/loop.tar" localhost/loop:1 >/dev/null
+    # create itself may see the machine ready or already gone: what counts is how it ends.
+    $run "$C" machine create --name loop localhost/loop:1 >/dev/null 2>&1 || true
+    for _ in $(seq 200); do
+        [[ $($run "$C" machine inspect loop | field 'd[0]["status"]') == stopped ]] && break
+        sleep 0.05
+    done
+    [[ $($run "$C" machine inspect loop | field 'd[0]["status"]') == stopped ]] || fail "a rebooting loop keeps running"
+    $run "$C" machine logs --boot loop | grep -q "11 reboots within a minute: stopped instead" ||
+        fail "reboot limit: $($run "$C" machine logs --boot loop | tail -3)"
+    [[ $($run "$C" machine logs loop | grep -c looping-init) == 11 ]] || fail "expected 11 boots: $($run "$C" machine logs loop | grep -c looping-init)"
+    assert_machine_gone "$data" loop
+    $run "$C" machine rm loop >/dev/null
 
     # /sbin/init through the image's links and layers.
     $run "$C" image load -i "$T/merged.tar" >/dev/null
