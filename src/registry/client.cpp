@@ -140,9 +140,10 @@ Result<void> Client::ping() {
     }
     if (!r.transport_error.empty()) {
         if (r.tls_failed)
-            return make_error(
-                "cannot talk to registry {} over TLS: {} (a CA for it can be set in registries.json)", m_host,
-                r.transport_error);
+            return make_error("cannot talk to registry {} over TLS: {} ({} in registries.json)", m_host,
+                              r.transport_error,
+                              r.tls_untrusted ? "a CA for it can be set"
+                                              : "if it speaks only plain HTTP, mark it \"insecure\"");
         return http_error(r, fmt::format("cannot reach registry {}", m_host));
     }
     if (r.status == 200) return {};

@@ -180,6 +180,7 @@ HttpResponse http_get(const HttpRequest& req) {
         resp.transport_error = errbuf[0] ? errbuf : api.easy_strerror(rc);
         resp.transient = transient_code(rc);
         resp.refused = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
+        resp.tls_untrusted = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
         resp.tls_failed = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
                           rc == CURLE_SSL_CACERT_BADFILE;
         log::debug("GET {}: {}", req.url, resp.transport_error);

@@ -31,13 +31,14 @@ struct HttpRequest {
 struct HttpResponse {
     long status = 0;
     std::map<std::string, std::string> headers; // of the final response, names lower-cased
-    std::string body;                            // error bodies always land here
+    std::string body;                           // error bodies always land here
     // Set when no HTTP answer completed: the transport's own words, and whether a retry may succeed.
     std::string transport_error;
-    bool transient = false; // reset, truncated transfer, timeout, 5xx
-    bool refused = false;   // nothing listens there (or the name does not resolve)
-    bool tls_failed = false;
-    bool aborted = false; // the sink said stop
+    bool transient = false;     // reset, truncated transfer, timeout, 5xx
+    bool refused = false;       // nothing listens there (or the name does not resolve)
+    bool tls_failed = false;    // no TLS session: handshake failed or the peer was not verified
+    bool tls_untrusted = false; // of those, the peer's certificate was not trusted
+    bool aborted = false;       // the sink said stop
 
     bool ok() const { return transport_error.empty() && !aborted && status >= 200 && status < 300; }
     std::string header(const std::string& lower_name) const {

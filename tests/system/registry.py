@@ -11,11 +11,11 @@
 #       PLATFORM is os/arch[/variant]. Prints "index sha256:…" then "PLATFORM sha256:…" per image.
 #   token-server --port P --key KEY.pem --cert CERT.pem --issuer ISS --service SVC --htpasswd-user U:P
 #                [--anonymous-pull]
-#   proxy --listen PORT --target HOST:PORT --rate BYTES_PER_SEC --count-file FILE
+#   proxy --listen PORT --target HOST:PORT --rate BYTES_PER_SEC --count-file FILE [--bind ADDR]
 #       FILE holds the total of server->client bytes forwarded (all connections, headers included).
 #       FILE.fail, when present, holds fault rules, one per line: "N STATUS TEXT" answers the next N
 #       connections whose request line contains TEXT with HTTP STATUS (and closes them) instead of
-#       forwarding them. Every request line is logged ("proxy: request GET /v2/…"), and every injected
+#       forwarding them; a 3xx STATUS redirects to the same path at the target. Every request line is logged ("proxy: request GET /v2/…"), and every injected
 #       answer ("proxy: injected 503 for GET /v2/…"); the rules left are written back to FILE.fail.
 #       SIGUSR1 cuts every open connection at once. Killing the target does not cut a transfer at once:
 #       the kernel still delivers what the target had written into its socket buffer (up to tcp_wmem's
@@ -617,8 +617,12 @@ def cmd_proxy(a):
         if status is not None:
             log(f"proxy: injected {status} for {line}")
             body = b'{"errors":[{"code":"UNAVAILABLE","message":"injected by the test proxy"}]}'
+            extra = ""
+            if status in (301, 302, 303, 307, 308):  # a redirect straight to the target, as to a CDN
+                path = line.split(" ")[1] if line.count(" ") >= 2 else "/"
+                extra = f"Location: http://{a.target}{path}\r\n"
             try:
-                client.sendall(f"HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n"
+                client.sendall(f"HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n{extra}"
                                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
             except OSError:
                 pass
@@ -648,9 +652,9 @@ def cmd_proxy(a):
 
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", a.listen))
+    ls.bind((a.bind, a.listen))
     ls.listen(64)
-    print(f"proxy: listening on 127.0.0.1:{a.listen}, to {a.target} at {a.rate} B/s", file=sys.stderr, flush=True)
+    print(f"proxy: listening on {a.bind}:{a.listen}, to {a.target} at {a.rate} B/s", file=sys.stderr, flush=True)
     while True:
         c, _ = ls.accept()
         threading.Thread(target=handle, args=(c,), daemon=True).start()
@@ -804,6 +808,7 @@ def main():
     s.add_argument("--target", required=True)
     s.add_argument("--rate", type=int, required=True)
     s.add_argument("--count-file", required=True)
+    s.add_argument("--bind", default="127.0.0.1")
     s.set_defaults(fn=cmd_proxy)
 
     s = sub.add_parser("corrupt")

@@ -17,8 +17,8 @@
 #   registry_py ARGS...        /usr/bin/python3 registry.py ARGS… (push, push-index, corrupt, …) in the
 #                              foreground; for the proxy use proxy_start (a `registry_py … &` would give
 #                              the pid of a subshell, not of python).
-#   proxy_start HOST:PORT RATE start registry.py proxy towards HOST:PORT at RATE bytes/s; sets and exports
-#                              PROXY_PORT PROXY_HOST (127.0.0.1:PORT) PROXY_URL (http://…) PROXY_PID and
+#   proxy_start HOST:PORT RATE [ADDR]  start registry.py proxy on ADDR (default 127.0.0.1) towards HOST:PORT
+#                              at RATE bytes/s; sets and exports PROXY_PORT PROXY_HOST (ADDR:PORT) PROXY_URL (http://…) PROXY_PID and
 #                              PROXY_COUNT (the count file: total server->client bytes, headers included).
 #                              `kill -USR1 $PROXY_PID` cuts every open connection at once. Stopped on exit.
 #   free_port                  prints a free loopback TCP port.
@@ -233,13 +233,13 @@ registry_blob_path() {
 }
 
 proxy_start() {
-    local target=$1 rate=$2 i
+    local target=$1 rate=$2 bind=${3:-127.0.0.1} i
     PROXY_PORT=$(free_port)
-    PROXY_HOST=127.0.0.1:$PROXY_PORT
+    PROXY_HOST=$bind:$PROXY_PORT
     PROXY_URL=http://$PROXY_HOST
     PROXY_COUNT=$T/proxy-$PROXY_PORT.count
     "$REG_PYTHON" "$REGISTRY_PY" proxy --listen "$PROXY_PORT" --target "$target" --rate "$rate" \
-        --count-file "$PROXY_COUNT" 2>"$T/proxy-$PROXY_PORT.log" &
+        --count-file "$PROXY_COUNT" --bind "$bind" 2>"$T/proxy-$PROXY_PORT.log" &
     PROXY_PID=$!
     export PROXY_PORT PROXY_HOST PROXY_URL PROXY_PID PROXY_COUNT
     on_exit "kill -KILL $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null"

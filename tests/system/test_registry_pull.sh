@@ -3,8 +3,9 @@
 # `image pull`, `registry login/logout` and `machine create`'s pull against Debian's docker-registry on
 # loopback: anonymous HTTP, TLS with the test's CA, basic auth, bearer tokens from the registry's token
 # mode, an index with two platforms, OCI and Docker v2 manifests, gzip, zstd and plain layers, pull by
-# digest; then the failures (unknown names, 401, a corrupted blob, a dead port) and an interrupted
-# download that the next pull resumes. As root and as the unprivileged test user.
+# digest; then the failures (unknown names, 401, a corrupted blob, a dead port), an interrupted
+# download that the next pull resumes, 5xx retried and 4xx not, the progress display and "insecure"
+# registries. As root and as the unprivileged test user.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry_lib.sh"
 
@@ -246,7 +247,7 @@ served=$(($(cat "$PROXY_COUNT") - served_before))
 # Answers of 5xx are retried with backoff (ping, manifest and blob), an answer of 4xx never: the proxy
 # injects them (rules in $PROXY_COUNT.fail) and logs every request it sees. A data directory of its
 # own, so the blobs are really fetched.
-note "5xx retried, 4xx not"
+note "5xx retried, 4xx not, redirects followed"
 registry_py push "$BB/layout" "$REG_URL" retry:1.0 >/dev/null
 plog=$T/proxy-$PROXY_PORT.log
 rrun="env CONTAINER_DATA_DIR=$T/data-retry XDG_CONFIG_HOME=$T/cfg-root XDG_RUNTIME_DIR=$T/run-root"
@@ -255,6 +256,14 @@ printf '%s\n' "1 502 GET /v2/ " "2 503 /v2/retry/manifests/1.0 " "1 500 /blobs/"
 $rrun "$C" image pull "$PROXY_HOST/retry:1.0" >/dev/null 2>"$T/err" || fail "pull through injected 5xx: $(cat "$T/err")"
 [[ -z $(awk '$1 != 0' "$PROXY_COUNT.fail") ]] || fail "injected failures never met: $(cat "$PROXY_COUNT.fail")"
 (($(requests /v2/retry/manifests/1.0) == 3)) || fail "manifest requests: $(requests /v2/retry/manifests/1.0), expected 3"
+# Blobs redirected elsewhere (as registries send them to a CDN) are followed there.
+registry_py big-layer-image "$BB/layout" "$T/layout-moved" 1 >"$T/moved"
+mv_layer=$(awk '$1 == "layer" {print $2}' "$T/moved")
+registry_py push "$T/layout-moved" "$REG_URL" moved:1.0 >/dev/null
+echo "1 307 /blobs/$mv_layer" >"$PROXY_COUNT.fail"
+$rrun "$C" image pull "$PROXY_HOST/moved:1.0" >/dev/null 2>"$T/err" || fail "pull with a redirected blob: $(cat "$T/err")"
+grep -q "proxy: injected 307 for GET /v2/moved/blobs/$mv_layer" "$plog" || fail "the blob was not redirected"
+[[ -f $T/data-retry/content/sha256/${mv_layer#sha256:} ]] || fail "the redirected blob was not stored"
 [[ $($rrun "$C" image inspect "$PROXY_HOST/retry:1.0" | field 'd[0]["descriptor"]["digest"]') == "$want_manifest" ]] ||
     fail "image pulled through 5xx differs"
 # A 404 from the registry itself: asked once.
@@ -286,5 +295,30 @@ script -qec "env CONTAINER_DATA_DIR=$T/data $C image pull $REG_HOST/big3:1.0" "$
 grep -q $'\e\[2K' "$T/typescript" || fail "no live display on a terminal"
 grep -q 'downloading\|unpacking' "$T/typescript" && grep -q 'done' "$T/typescript" && grep -q 'total .*/s' "$T/typescript" ||
     fail "terminal display lacks states or total: $(tr -d '\033' <"$T/typescript")"
+
+# "insecure" in registries.json: TLS without verification, and plain HTTP at an address that is not
+# loopback (which is otherwise only ever asked over HTTPS).
+note "insecure registries"
+registry_env secure
+for mode in $(machine_modes); do
+    run=$(runner "$mode")
+    printf '{"registries": {"%s": {"insecure": true}}}\n' "$REG_HOST" >"$T/cfg-$mode/container/registries.json"
+    $run "$C" image pull --scheme https "$REG_HOST/bb:1.0" >/dev/null || fail "unverified TLS with insecure ($mode)"
+done
+ext=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
+if [[ -n $ext ]]; then
+    registry_env plain
+    proxy_start "$REG_HOST" $((256 * 1024 * 1024)) "$ext"
+    run=$(runner root)
+    rm -f "$T/cfg-root/container/registries.json"
+    expect_error "cannot talk to registry $PROXY_HOST over TLS: .*if it speaks only plain HTTP, mark it \"insecure\"" \
+        $run "$C" image pull "$PROXY_HOST/bb:1.0"
+    ! grep -q 'proxy: request GET' "$T/proxy-$PROXY_PORT.log" || fail "plain HTTP was tried off loopback without insecure"
+    printf '{"registries": {"%s": {"insecure": true}}}\n' "$PROXY_HOST" >"$T/cfg-root/container/registries.json"
+    $run "$C" image pull "$PROXY_HOST/bb:1.0" >/dev/null || fail "plain HTTP pull of an insecure registry at $ext"
+    grep -q 'proxy: request GET /v2/bb/manifests/1.0 ' "$T/proxy-$PROXY_PORT.log" || fail "the pull did not go over plain HTTP"
+else
+    note "not tested: plain HTTP off loopback (this host has no non-loopback IPv4 address)"
+fi
 
 echo "registry pull ok"
