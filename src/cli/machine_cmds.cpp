@@ -157,7 +157,13 @@ Result<int> do_create(const MachineOptions& o) {
     auto c = TRY(open_ctx());
     // An image the store has is used as it is (no network); any other reference is pulled first.
     if (!c->machines.store().find(o.image)) {
-        if (!oci::parse_reference(o.image)) TRY(c->machines.store().find(o.image)); // the store's message
+        auto ref = oci::parse_reference(o.image);
+        if (!ref) TRY(c->machines.store().find(o.image)); // the store's message
+        // A name that is taken fails now, not after a download.
+        std::string name = o.name.empty() ? machine::derive_name(*ref) : o.name;
+        if (c->machines.exists(name))
+            return make_error(
+                "failed to create container machine: container machine with ID {} already exists", name);
         PullFlags pf = o.pull;
         pf.platform = o.platform;
         auto pulled = pull_image(c->machines.store(), o.image, pf);

@@ -38,6 +38,9 @@ lifecycle() {
 
     # --no-boot costs almost nothing; the first machine is the default.
     $run "$C" machine create --no-boot --name box busybox-fixture:1.0 >/dev/null
+    # A taken name is refused before any download (nothing listens at that registry's port).
+    expect_error 'failed to create container machine: container machine with ID box already exists' \
+        $run "$C" machine create --name box 127.0.0.1:9/nope:1.0
     local kib
     kib=$(du -sk "$data/machines/box" | cut -f1)
     ((kib < 1024)) || fail "create --no-boot used ${kib} KiB"
