@@ -483,8 +483,11 @@ int supervise(const std::string& name) {
         between.init_pid = 0;
         between.init_start = 0;
         between.ready = false;
-        (void)machines.write_state(name,
-                                   between); // a `run` meanwhile may see "stopped" and boot it: harmless
+        // Without that record another command would take the machine for stopped and boot it twice.
+        if (auto w = machines.write_state(name, between); !w) {
+            say("cannot record the reboot (" + w.error().message + "): stopped instead");
+            break;
+        }
     }
     remove_cgroups(cgroup, limits.attach);
     machines.clear_state(name);
