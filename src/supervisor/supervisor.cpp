@@ -484,8 +484,8 @@ int supervise(const std::string& name) {
         between.init_start = 0;
         between.ready = false;
         // Without that record another command would take the machine for stopped and boot it twice.
-        if (auto rec = machines.write_state(name, between); !rec) {
-            say("cannot record the reboot (" + rec.error().message + "): stopped instead");
+        if (auto noted = machines.write_state(name, between); !noted) {
+            say("cannot record the reboot (" + noted.error().message + "): stopped instead");
             break;
         }
     }
