@@ -178,10 +178,18 @@ Result<int> do_remove(const ImageOptions& o) {
     }
     if (!o.force) {
         auto recs = TRY(s.list());
+        auto removed = [&](const std::string& n) {
+            return std::find(names.begin(), names.end(), n) != names.end();
+        };
         for (const auto& n : names) {
             auto rec = std::find_if(recs.begin(), recs.end(),
                                     [&](const store::ImageRecord& r) { return r.name == n; });
             if (rec == recs.end()) continue;
+            // Like `docker rmi` of one tag: the image stays while another of its names does.
+            bool named_still = std::any_of(recs.begin(), recs.end(), [&](const store::ImageRecord& r) {
+                return r.digest == rec->digest && !removed(r.name);
+            });
+            if (named_still) continue;
             for (const auto& [m, d] : users)
                 if (d == rec->digest)
                     return make_error(

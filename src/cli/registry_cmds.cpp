@@ -70,7 +70,8 @@ Result<int> do_login(const LoginOptions& o) {
         if (!tty) return make_error("no password: pass --password-stdin, or run on a terminal to be asked");
         c.password = prompt_line("Password: ", true);
     }
-    if (c.username.empty() || c.password.empty()) return make_error("user name and password must not be empty");
+    if (c.username.empty() || c.password.empty())
+        return make_error("user name and password must not be empty");
     registry::ClientOptions co;
     co.scheme = TRY(registry::parse_scheme(o.scheme));
     co.credentials = c;
@@ -124,8 +125,7 @@ Result<registry::PullResult> pull_image(store::Store& s, const std::string& text
     po.max_concurrent_downloads = f.max_concurrent;
     PullProgress progress(TRY(PullProgress::parse_mode(f.progress)));
     po.observer = &progress;
-    auto lock = TRY(s.lock());
-    auto r = registry::pull(s, ref, po);
+    auto r = registry::pull(s, ref, po); // locks the store itself, only to name the image
     progress.finish(r.has_value());
     return r;
 }
@@ -138,7 +138,8 @@ void add_registry_commands(CLI::App& app, Action& action) {
     CLI::App* login = reg->add_subcommand("login", "Check credentials with a registry and store them");
     login->add_option("server", o->server, "Registry host[:port]")->required();
     login->add_option("-u,--username", o->username, "User name");
-    login->add_option("-p,--password", o->password, "Password (visible to other users; prefer --password-stdin)");
+    login->add_option("-p,--password", o->password,
+                      "Password (visible to other users; prefer --password-stdin)");
     login->add_flag("--password-stdin", o->password_stdin, "Read the password from standard input");
     login->add_option("--scheme", o->scheme, "Registry scheme: auto, http or https")
         ->check(CLI::IsMember({"auto", "http", "https"}));
@@ -152,7 +153,8 @@ void add_pull_command(CLI::App* image, Action& action) {
     auto f = std::make_shared<PullFlags>();
     auto ref = std::make_shared<std::string>();
     CLI::App* pull = image->add_subcommand("pull", "Pull an image from a registry");
-    pull->add_option("reference", *ref, "Image reference (e.g. debian:bookworm, host:5000/x@sha256:…)")->required();
+    pull->add_option("reference", *ref, "Image reference (e.g. debian:bookworm, host:5000/x@sha256:…)")
+        ->required();
     add_pull_flags(pull, *f, true);
     pull->fallthrough();
     pull->callback([&action, f, ref] { action = [f, ref] { return do_pull(*f, *ref); }; });

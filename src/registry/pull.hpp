@@ -2,7 +2,8 @@
 // `image pull`: resolve a reference on its registry (index -> this platform's manifest), fetch the config
 // and the layers (several at once, each unpacked as soon as it is complete), then name the image. Only a
 // complete image is ever named; finished blobs and layers stay for the next attempt, and an interrupted
-// blob download stays in partial/ to be resumed.
+// blob download stays in partial/ to be resumed. Other commands on the store go on meanwhile, and
+// concurrent pulls of the same blob download it once.
 #pragma once
 
 #include <optional>
@@ -40,7 +41,7 @@ struct PullResult {
     oci::Platform platform;
 };
 
-// The caller holds the store lock.
+// Takes the store lock itself, only to name the image at the end: the caller must not hold it.
 Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const PullOptions& o);
 
 } // namespace ctr::registry

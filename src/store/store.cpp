@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <ctime>
 #include <set>
@@ -274,8 +275,57 @@ Result<void> Store::remove_name(const std::string& name) {
     return write_records(recs);
 }
 
+Store::Pin::~Pin() {
+    if (!m_path.empty()) (void)::unlink(m_path.c_str()); // else a later lock() removes it (our pid is gone)
+}
+
+Result<void> Store::Pin::set(const std::vector<oci::Digest>& digests) {
+    if (m_path.empty()) {
+        static std::atomic<int> n{0};
+        m_path = fmt::format("{}/tmp/{}-pin-{}", m_store->root(), ::getpid(), n++);
+    }
+    std::string text;
+    for (const auto& d : digests)
+        text += d.hex + "\n";
+    return fs::write_file_atomic(m_path, text, 0600);
+}
+
+namespace {
+
+// Digests pinned by live commands (tmp/<pid>-pin-*).
+std::set<std::string> pinned(const std::string& root) {
+    std::set<std::string> out;
+    DIR* d = ::opendir((root + "/tmp").c_str());
+    if (!d) return out;
+    std::vector<std::string> pins;
+    while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        auto dash = n.find("-pin-");
+        if (dash == std::string::npos || dash == 0 || !std::isdigit(static_cast<unsigned char>(n[0])))
+            continue;
+        pid_t pid = static_cast<pid_t>(std::atol(n.c_str()));
+        if (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) pins.push_back(root + "/tmp/" + n);
+    }
+    ::closedir(d);
+    for (const auto& p : pins) {
+        auto text = fs::read_file(p);
+        if (!text) continue; // its pull ended meanwhile
+        size_t i = 0;
+        while (i < text->size()) {
+            size_t j = text->find('\n', i);
+            if (j == std::string::npos) j = text->size();
+            out.insert(text->substr(i, j - i));
+            i = j + 1;
+        }
+    }
+    return out;
+}
+
+} // namespace
+
 Result<void> Store::collect_garbage(const std::vector<oci::Digest>& in_use) {
-    std::set<std::string> blobs, layers;
+    std::set<std::string> blobs = pinned(m_root);
+    std::set<std::string> layers = blobs;
     std::vector<ImageRecord> roots = TRY(list());
     for (const auto& d : in_use)
         roots.push_back({"(in use by a machine)", d, ""});

@@ -5,7 +5,8 @@
 //   layers/sha256/<hex>     one unpacked tree per layer, keyed by its diff_id (uncompressed digest)
 //   images.json             image name -> manifest digest
 //   lock                    held for every change to images, layers and names
-//   tmp/                    work files of running commands, named after their pid
+//   tmp/                    work files of running commands, named after their pid; <pid>-pin-*
+//                           list what a running pull has gathered, which GC keeps
 //   partial/<hex>           blob downloads in progress or interrupted, resumed by the next pull
 #pragma once
 
@@ -96,8 +97,25 @@ public:
     Result<void> tag(const ImageRecord& src, const std::string& dst_name);
     Result<void> remove_name(const std::string& name);
     // Deletes blobs and layers that no image name and none of `in_use` (manifest digests of images
-    // machines were made from) needs any more.
+    // machines were made from) needs any more, nor any pin of a live command.
     Result<void> collect_garbage(const std::vector<oci::Digest>& in_use = {});
+
+    // Keeps blobs and layers from garbage collection while a command that does not hold the lock (a
+    // pull) gathers them: the digests (of blobs or of layers) are written to a pin file in tmp/ named
+    // after this process, which GC honours while the process lives. Each call replaces the pin's list;
+    // the destructor removes the file.
+    class Pin {
+    public:
+        explicit Pin(Store& s) : m_store(&s) {}
+        Pin(const Pin&) = delete;
+        Pin& operator=(const Pin&) = delete;
+        ~Pin();
+        Result<void> set(const std::vector<oci::Digest>& digests);
+
+    private:
+        Store* m_store;
+        std::string m_path;
+    };
 
 private:
     explicit Store(std::string root) : m_root(std::move(root)) {}

@@ -147,6 +147,10 @@ lifecycle() {
 
     # An image a machine was made from stays until forced; forced, the machine keeps its layers.
     expect_error 'image docker.io/library/busybox-fixture:1.0 is used by container machine' $run "$C" image rm busybox-fixture:1.0
+    # One of two names of that image goes without -f (the image keeps the other).
+    $run "$C" image tag busybox-fixture:1.0 localhost/alias:1 >/dev/null
+    $run "$C" image rm localhost/alias:1 >/dev/null || fail "rm of a second name of a used image"
+    ! $run "$C" image ls -q | grep -q localhost/alias || fail "the second name is still listed"
     $run "$C" image tag busybox-fixture:1.0 localhost/forced:1 >/dev/null
     $run "$C" machine create --no-boot --name forced localhost/forced:1 >/dev/null
     $run "$C" image rm -f localhost/forced:1 >/dev/null || fail "image rm -f"

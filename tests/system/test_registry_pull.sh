@@ -4,8 +4,8 @@
 # loopback: anonymous HTTP, TLS with the test's CA, basic auth, bearer tokens from the registry's token
 # mode, an index with two platforms, OCI and Docker v2 manifests, gzip, zstd and plain layers, pull by
 # digest; then the failures (unknown names, 401, a corrupted blob, a dead port), an interrupted
-# download that the next pull resumes, 5xx retried and 4xx not, the progress display and "insecure"
-# registries. As root and as the unprivileged test user.
+# download that the next pull resumes, 5xx retried and 4xx not, the progress display, "insecure"
+# registries, and pulls beside other commands. As root and as the unprivileged test user.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry_lib.sh"
 
@@ -320,5 +320,38 @@ if [[ -n $ext ]]; then
 else
     note "not tested: plain HTTP off loopback (this host has no non-loopback IPv4 address)"
 fi
+
+# A pull holds no lock while it downloads: other commands on the same store finish meanwhile (a GC
+# among them, which keeps what the pull has fetched so far), and a second pull of the same image waits
+# for the first one's blob instead of fetching it again.
+note "pulls beside other commands"
+registry_env bad
+registry_py big-layer-image "$BB/layout" "$T/layout-slow" 8 >"$T/slow"
+slow_layer=$(awk '$1 == "layer" {print $2}' "$T/slow")
+slow_size=$(awk '$1 == "layer" {print $3}' "$T/slow")
+registry_py push "$T/layout-slow" "$REG_URL" slow:1.0 >/dev/null
+proxy_start "$REG_HOST" $((2 * 1024 * 1024))
+crun="env CONTAINER_DATA_DIR=$T/data-conc XDG_CONFIG_HOME=$T/cfg-root XDG_RUNTIME_DIR=$T/run-root"
+$crun "$C" image load -i "$BB/image.oci.tar" >/dev/null
+served_before=$(cat "$PROXY_COUNT")
+$crun "$C" image pull "$PROXY_HOST/slow:1.0" >"$T/p1" 2>&1 &
+p1=$!
+part=$T/data-conc/partial/${slow_layer#sha256:}
+for _ in $(seq 200); do [[ $(stat -c %s "$part" 2>/dev/null || echo 0) -gt $((512 * 1024)) ]] && break; sleep 0.05; done
+$crun "$C" image pull "$PROXY_HOST/slow:1.0" >"$T/p2" 2>&1 &
+p2=$!
+$crun "$C" image tag busybox-fixture:1.0 localhost/other:1 >/dev/null || fail "image tag beside a pull"
+$crun "$C" machine create --no-boot --name beside busybox-fixture:1.0 >/dev/null || fail "machine create beside a pull"
+$crun "$C" image rm localhost/other:1 >/dev/null || fail "image rm (and its GC) beside a pull"
+kill -0 "$p1" 2>/dev/null || fail "the pull was over before the other commands were: they waited for it"
+wait "$p1" || fail "first pull: $(cat "$T/p1")"
+wait "$p2" || fail "second pull: $(cat "$T/p2")"
+served=$(($(cat "$PROXY_COUNT") - served_before))
+((served < slow_size + slow_size / 2)) || fail "two pulls fetched $served bytes for a $slow_size-byte layer"
+[[ $($crun "$C" image inspect "$PROXY_HOST/slow:1.0" | field 'd[0]["layers"][1]["digest"]') == "$slow_layer" ]] ||
+    fail "the image pulled beside other commands has the wrong layer"
+[[ -z $(ls -A "$T/data-conc/partial") && -z $(ls -A "$T/data-conc/tmp") ]] ||
+    fail "pulls left work files: $(ls -A "$T/data-conc/partial" "$T/data-conc/tmp")"
+$crun "$C" machine rm beside >/dev/null
 
 echo "registry pull ok"
