@@ -16,6 +16,7 @@
 
 #include "base/fs.hpp"
 #include "base/log.hpp"
+#include "base/unique_fd.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/userns.hpp"
 
@@ -109,29 +110,76 @@ Result<MachineConfig> create(Machines& machines, const CreateOptions& opts) {
     return c;
 }
 
+namespace {
+
+// Starts `container __supervise NAME` detached (its own session, no terminal, output to boot.log), in a
+// systemd scope when `manager` says so, and returns its pid (or systemd-run's, which becomes it).
+Result<pid_t> spawn_supervisor(const std::string& dir, const std::string& name, const std::string& self_exe,
+                               runtime::CgroupManager manager) {
+    std::vector<std::string> args;
+    if (manager == runtime::CgroupManager::systemd)
+        args = runtime::systemd_scope_argv(fmt::format("container-machine-{}", name),
+                                           fmt::format("container machine {}", name));
+    for (const auto& a : {self_exe, std::string("__supervise"), name})
+        args.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int pfd[2];
+    if (::pipe2(pfd, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
+    UniqueFd rd(pfd[0]), wr(pfd[1]);
+    pid_t pid = ::fork();
+    if (pid < 0) return sys_error(errno, "fork");
+    if (pid == 0) {
+        // Detach twice: the supervisor belongs to no terminal and no CLI process.
+        ::setsid();
+        pid_t sup = ::fork();
+        if (sup != 0) {
+            (void)!::write(wr.get(), &sup, sizeof sup); // a short write reads as "no pid" below
+            ::_exit(0);
+        }
+        int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        int log = ::open((dir + "/boot.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        ::dup2(null, 0);
+        ::dup2(log >= 0 ? log : null, 1);
+        ::dup2(log >= 0 ? log : null, 2);
+        if (manager == runtime::CgroupManager::systemd) {
+            ::setenv("CONTAINER_IN_SCOPE", "1", 1);
+            ::execvp(argv[0], argv.data());
+        } else {
+            ::unsetenv("CONTAINER_IN_SCOPE");
+            ::execv(self_exe.c_str(), argv.data());
+        }
+        ::_exit(127);
+    }
+    wr.reset();
+    pid_t sup = 0;
+    if (::read(rd.get(), &sup, sizeof sup) != static_cast<ssize_t>(sizeof sup)) sup = 0;
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return sup;
+}
+
+void note_in_boot_log(const std::string& dir, const std::string& msg) {
+    int fd = ::open((dir + "/boot.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return; // only a note
+    std::string line = store::now_rfc3339() + " container: " + msg + "\n";
+    (void)!::write(fd, line.data(), line.size());
+    ::close(fd);
+}
+
+} // namespace
+
 Result<void> start(Machines& machines, const std::string& name, const std::string& self_exe) {
     auto lock = TRY(machines.lock(name));
     std::string dir = machines.dir(name);
+    pid_t sup = 0;
+    runtime::CgroupManagerChoice manager = runtime::cgroup_manager();
     if (!machines.state(name)) {
         machines.clear_state(name);
         (void)::unlink((dir + "/boot-error").c_str()); // stale from an earlier boot
-        pid_t pid = ::fork();
-        if (pid < 0) return sys_error(errno, "fork");
-        if (pid == 0) {
-            // Detach twice: the supervisor belongs to no terminal and no CLI process.
-            ::setsid();
-            if (::fork() != 0) ::_exit(0);
-            int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-            int log = ::open((dir + "/boot.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-            ::dup2(null, 0);
-            ::dup2(log >= 0 ? log : null, 1);
-            ::dup2(log >= 0 ? log : null, 2);
-            const char* argv[] = {self_exe.c_str(), "__supervise", name.c_str(), nullptr};
-            ::execv(self_exe.c_str(), const_cast<char* const*>(argv));
-            ::_exit(127);
-        }
-        int status = 0;
-        ::waitpid(pid, &status, 0);
+        sup = TRY(spawn_supervisor(dir, name, self_exe, manager.manager));
     }
     auto t0 = std::chrono::steady_clock::now();
     const int timeout_s = ready_timeout_s();
@@ -150,6 +198,20 @@ Result<void> start(Machines& machines, const std::string& name, const std::strin
         if (seen && !st)
             return make_error("container machine {} stopped while booting (see 'container machine logs {}')",
                               name, name);
+        if (!seen && sup > 0 && process_start_time(sup) == 0 && !machines.state(name) &&
+            !fs::exists(dir + "/boot-error")) { // (written just before it exited: the loop reports it)
+            // Gone before it recorded anything: systemd-run could not make the scope, or the binary
+            // could not start. A scope that was only detected is given up for the caller's cgroup.
+            if (manager.manager == runtime::CgroupManager::systemd && !manager.chosen) {
+                note_in_boot_log(dir, "no systemd scope (see above); booting in this command's cgroup");
+                manager.manager = runtime::CgroupManager::cgroupfs;
+                sup = TRY(spawn_supervisor(dir, name, self_exe, manager.manager));
+                continue;
+            }
+            return make_error("failed to boot container machine {}: its supervisor exited at once (see "
+                              "'container machine logs --boot {}')",
+                              name, name);
+        }
         if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(timeout_s)) {
             // Left running: its console log says why init never got there, and a later command waits again.
             return make_error("container machine {} was not ready within {}s: its init is still starting "

@@ -9,6 +9,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <vector>
 
 #include "base/fs.hpp"
@@ -34,11 +35,76 @@ std::string unified_path_from(const std::string& text) {
     return "";
 }
 
-Result<std::string> create_machine_cgroup(const std::string& name) {
+CgroupManagerChoice cgroup_manager() {
+    CgroupManagerChoice c;
+    if (const char* v = std::getenv("CONTAINER_CGROUP_MANAGER"); v && *v) {
+        c.chosen = true;
+        c.manager = std::string(v) == "systemd" ? CgroupManager::systemd : CgroupManager::cgroupfs;
+        return c;
+    }
+    std::string sock = "/run/systemd/private";
+    if (::getuid() != 0) {
+        const char* rt = std::getenv("XDG_RUNTIME_DIR");
+        if (!rt || !*rt) return c;
+        sock = std::string(rt) + "/systemd/private";
+    }
+    struct stat st {};
+    if (::stat(sock.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return c;
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/bin:/bin";
+    for (size_t i = 0; i <= dirs.size();) {
+        size_t j = dirs.find(':', i);
+        if (j == std::string::npos) j = dirs.size();
+        std::string d = dirs.substr(i, j - i);
+        if (!d.empty() && ::access((d + "/systemd-run").c_str(), X_OK) == 0) {
+            c.manager = CgroupManager::systemd;
+            return c;
+        }
+        i = j + 1;
+    }
+    return c;
+}
+
+std::vector<std::string> systemd_scope_argv(const std::string& unit, const std::string& description) {
+    std::vector<std::string> argv = {"systemd-run"};
+    if (::getuid() != 0) argv.push_back("--user");
+    for (const char* a : {"--scope", "--quiet", "--collect", "--property=Delegate=yes"})
+        argv.push_back(a);
+    argv.push_back("--unit=" + unit);
+    argv.push_back("--description=" + description);
+    argv.push_back("--");
+    return argv;
+}
+
+Result<std::string> own_cgroup_dir() {
     std::string mount = unified_mount();
     if (mount.empty()) return make_error("no cgroup2 hierarchy is mounted");
     std::string own = unified_path_from(TRY(fs::read_file("/proc/self/cgroup")));
-    std::string parent = mount + (own == "/" ? "" : own);
+    return mount + (own == "/" ? "" : own);
+}
+
+Result<std::string> leave_scope_root() {
+    std::string scope = TRY(own_cgroup_dir());
+    std::string leaf = scope + "/supervisor";
+    if (::mkdir(leaf.c_str(), 0755) != 0 && errno != EEXIST)
+        return sys_error(errno, fmt::format("mkdir \"{}\"", leaf));
+    // systemd-run may still be here as our parent; everything goes.
+    std::string procs = TRY(fs::read_file(scope + "/cgroup.procs"));
+    for (size_t i = 0; i < procs.size();) {
+        size_t j = procs.find('\n', i);
+        if (j == std::string::npos) j = procs.size();
+        pid_t pid = static_cast<pid_t>(std::atol(procs.substr(i, j - i).c_str()));
+        if (pid > 0) {
+            auto m = move_to_cgroup(leaf, pid);
+            if (!m && m.error().errnum != ESRCH) return std::move(m).error(); // gone meanwhile is fine
+        }
+        i = j + 1;
+    }
+    return scope;
+}
+
+Result<std::string> create_machine_cgroup(const std::string& name, const std::string& parent_dir) {
+    std::string parent = parent_dir.empty() ? TRY(own_cgroup_dir()) : parent_dir;
     if (::access((parent + "/cgroup.procs").c_str(), W_OK) != 0)
         return make_error("cgroup \"{}\" is not writable by this user", parent);
     std::string dir = parent + "/machine-" + name;

@@ -18,8 +18,29 @@ std::string unified_mount();
 // The unified-hierarchy path of `pid`'s cgroup from /proc/<pid>/cgroup text ("0::/a/b" -> "/a/b").
 std::string unified_path_from(const std::string& proc_cgroup_text);
 
-// Makes <caller's cgroup>/machine-<name> (removing a stale one), or fails saying why none is usable.
-Result<std::string> create_machine_cgroup(const std::string& name);
+// How a machine gets its cgroup. `systemd`: the supervisor runs in a scope of its own that the host's
+// service manager (the user's, for a regular user) creates with delegation, as rootless podman does; the
+// machine then outlives the terminal or session that started it, and the scope can hand controllers
+// down. `cgroupfs`: below the caller's own cgroup when that is writable. $CONTAINER_CGROUP_MANAGER
+// chooses; by default `systemd` when systemd-run is installed and the manager listens on its private
+// socket (/run/systemd/private, or $XDG_RUNTIME_DIR/systemd/private for a user), else `cgroupfs`.
+enum class CgroupManager { systemd, cgroupfs };
+struct CgroupManagerChoice {
+    CgroupManager manager = CgroupManager::cgroupfs;
+    bool chosen = false; // set by $CONTAINER_CGROUP_MANAGER rather than detected
+};
+CgroupManagerChoice cgroup_manager();
+// The command that runs what follows it in a new delegated scope unit `unit` (systemd-run --scope).
+std::vector<std::string> systemd_scope_argv(const std::string& unit, const std::string& description);
+// Inside a delegated scope: moves every process of the caller's cgroup into its new child "supervisor"
+// (a cgroup with processes cannot give controllers to children) and returns the scope's directory.
+Result<std::string> leave_scope_root();
+
+// The caller's own cgroup directory in the unified hierarchy.
+Result<std::string> own_cgroup_dir();
+// Makes <parent>/machine-<name> (removing a stale one), `parent` being the caller's own cgroup when
+// empty, or fails saying why none is usable.
+Result<std::string> create_machine_cgroup(const std::string& name, const std::string& parent = "");
 Result<void> move_to_cgroup(const std::string& cgroup_dir, pid_t pid);
 // Moves the calling thread, which must be its process's only thread, into `cgroup_dir`. In a v1
 // hierarchy this writes "0" to `tasks`: a single-thread migration skips the global threadgroup lock

@@ -338,7 +338,16 @@ int supervise(const std::string& name) {
         map->uids = map->gids = {{0, 0, 65536}};
     }
     std::string cgroup;
-    if (auto cg = runtime::create_machine_cgroup(name))
+    // Started in a delegated scope of its own (lifecycle's start()): the machine's cgroup goes beside
+    // the supervisor's, both below the scope.
+    std::string cgroup_parent;
+    if (const char* in_scope = std::getenv("CONTAINER_IN_SCOPE"); in_scope && std::string(in_scope) == "1") {
+        if (auto scope = runtime::leave_scope_root())
+            cgroup_parent = *scope;
+        else
+            say("in a systemd scope, but cannot use it: " + scope.error().message);
+    }
+    if (auto cg = runtime::create_machine_cgroup(name, cgroup_parent))
         cgroup = *cg;
     else
         say("no unified cgroup for the machine: " + cg.error().message);
@@ -386,7 +395,13 @@ int supervise(const std::string& name) {
     // it again, as a host's firmware would; an init that keeps rebooting at once is stopped instead.
     int stop_signal = img->config.stop_signal.empty() ? 0 : parse_signal(img->config.stop_signal);
     std::vector<struct timespec> reboots;
-    std::string own_cgroup = cgroup.empty() ? "" : cgroup.substr(0, cgroup.rfind('/'));
+    std::string own_cgroup;
+    if (!cgroup.empty()) {
+        if (auto own = runtime::own_cgroup_dir())
+            own_cgroup = *own;
+        else
+            own_cgroup = cgroup.substr(0, cgroup.rfind('/'));
+    }
     for (;;) {
         say(fmt::format("booting {} from {}", name, cfg->image_reference));
         // Writing the child's id map needs root's file access for a moment (its /proc files are root's).
