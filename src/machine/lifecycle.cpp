@@ -158,6 +158,7 @@ Result<pid_t> spawn_supervisor(const std::string& dir, const std::string& name, 
     if (::read(rd.get(), &sup, sizeof sup) != static_cast<ssize_t>(sizeof sup)) sup = 0;
     int status = 0;
     ::waitpid(pid, &status, 0);
+    if (sup < 0) return make_error("cannot start the supervisor of container machine {}: fork failed", name);
     return sup;
 }
 

@@ -52,8 +52,8 @@ Result<void> fetch_into_store(Client& client, store::Store& store, const oci::De
         if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", part));
         if (::flock(fd.get(), LOCK_EX) != 0) return sys_error(errno, fmt::format("lock \"{}\"", part));
         // The file we waited for may have been moved into the store (or dropped) by the pull before us.
-        struct stat held {
-        }, now{};
+        struct stat held {};
+        struct stat now {};
         if (::fstat(fd.get(), &held) != 0 || ::stat(part.c_str(), &now) != 0 || held.st_ino != now.st_ino ||
             held.st_dev != now.st_dev)
             continue;
@@ -189,6 +189,9 @@ Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const Pu
     (void)TRY(store.id_map()); // read once here, not from several threads
 
     for (int round = 0;; ++round) {
+        if (round > 0)
+            TRY(fetch_into_store(
+                client, store, m.config, [](uint64_t) {}, cancel));
         if (auto f = fetch_layers(client, store, jobs, o.max_concurrent_downloads, obs); !f)
             return wrap(std::move(f).error(), fmt::format("pull {}", ref.str()));
         auto lock = TRY(store.lock());
