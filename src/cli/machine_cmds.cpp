@@ -158,7 +158,10 @@ Result<int> do_create(const MachineOptions& o) {
     // An image the store has is used as it is (no network); any other reference is pulled first.
     if (!c->machines.store().find(o.image)) {
         auto ref = oci::parse_reference(o.image);
-        if (!ref) TRY(c->machines.store().find(o.image)); // the store's message
+        if (!ref) {
+            TRY(c->machines.store().find(o.image)); // the store's message
+            return std::move(ref).error();          // (stored meanwhile: still not a reference to pull)
+        }
         // A name that is taken fails now, not after a download.
         std::string name = o.name.empty() ? machine::derive_name(*ref) : o.name;
         if (c->machines.exists(name))
