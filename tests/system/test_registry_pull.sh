@@ -305,7 +305,7 @@ for mode in $(machine_modes); do
     printf '{"registries": {"%s": {"insecure": true}}}\n' "$REG_HOST" >"$T/cfg-$mode/container/registries.json"
     $run "$C" image pull --scheme https "$REG_HOST/bb:1.0" >/dev/null || fail "unverified TLS with insecure ($mode)"
 done
-ext=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
+ext=$({ ip -4 -o addr show scope global 2>/dev/null || true; } | awk '{print $4}' | cut -d/ -f1 | head -1)
 if [[ -n $ext ]]; then
     registry_env plain
     proxy_start "$REG_HOST" $((256 * 1024 * 1024)) "$ext"
