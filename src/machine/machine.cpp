@@ -227,7 +227,9 @@ std::optional<RunState> Machines::state(const std::string& name) const {
     // After a host reboot or a killed supervisor the pids are stale or reused: start times tell.
     if (s.supervisor_pid <= 0 || process_start_time(s.supervisor_pid) != s.supervisor_start)
         return std::nullopt;
-    if (s.init_pid > 0 && process_start_time(s.init_pid) != s.init_start) return std::nullopt;
+    // A live supervisor still owns the machine when its init has just exited: it is cleaning up or
+    // booting it again (reboot). Not stopped, then (a second supervisor must not boot it), but not ready.
+    if (s.init_pid > 0 && process_start_time(s.init_pid) != s.init_start) s.ready = false;
     return s;
 }
 

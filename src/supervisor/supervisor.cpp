@@ -247,11 +247,14 @@ struct Watch {
                 say("ready");
             }
         }
-        // Drain what init wrote last.
+        // Drain what init wrote last. The tty layer hands a slave's output to the master from a kernel
+        // work queue, so the last lines may arrive just after init is gone: wait a little for them.
         for (;;) {
+            struct pollfd p = {console, POLLIN, 0};
+            if (::poll(&p, 1, 10) <= 0) break;
             ssize_t got = ::read(console, buf, sizeof buf);
-            if (got <= 0 || stdio_log < 0) break;
-            (void)!::write(stdio_log, buf, static_cast<size_t>(got));
+            if (got <= 0) break;
+            if (stdio_log >= 0) (void)!::write(stdio_log, buf, static_cast<size_t>(got));
         }
         return ex;
     }
