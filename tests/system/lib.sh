@@ -69,13 +69,23 @@ on_exit() { CLEANUPS+=("$*"); }
 _finish() {
     local rc=$?
     for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[i]}" || true; done
+    # The last processes of a user-mode command (runuser's session, a supervisor finishing) may take a
+    # moment to leave their cgroups: try for a few seconds.
+    local cg_dirs=()
     if [[ -n $TEST_CG ]]; then
         echo $$ >"$CG_ROOT/cgroup.procs" 2>/dev/null || true
-        find "$TEST_CG" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        cg_dirs+=("$TEST_CG")
     fi
     for d in "${V1_TEST[@]}"; do
         echo $$ >"$(dirname "$d")/cgroup.procs" 2>/dev/null || true
-        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        cg_dirs+=("$d")
+    done
+    for d in "${cg_dirs[@]}"; do
+        for _ in $(seq 50); do
+            find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+            [[ -d $d ]] || break
+            sleep 0.1
+        done
     done
     if [[ $(id -u) == 0 ]]; then
         rm -rf "$T"
