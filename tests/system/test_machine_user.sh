@@ -160,7 +160,9 @@ you_inside() {
         fail "56 SSH_AUTH_SOCK"
     [[ $($run "$C" machine run -n ssh -- sh -c '[ -S /var/host-services/ssh-auth.sock ] && echo exists || echo missing') == exists ]] ||
         fail "56 socket"
+    # As the user the job is a shell around runuser: end the agent itself too, by its socket's path.
     kill "$agent" 2>/dev/null || true
+    pkill -f -- "$sock" 2>/dev/null || true
     $run "$C" machine rm -f ssh >/dev/null 2>&1
 }
 
