@@ -6,7 +6,7 @@ build=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libcurl4
     libarchive-dev libfmt-dev libgtest-dev libzstd-dev)
 runtime=(uidmap)
 tests=(skopeo umoci mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
-    ca-certificates python3-cryptography openssl curl)
+    ca-certificates python3-cryptography openssl curl procps iproute2)
 missing=()
 for p in "${build[@]}" "${runtime[@]}" "${tests[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
