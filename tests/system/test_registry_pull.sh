@@ -35,6 +35,19 @@ login_with() { # login_with PASSWORD CMD...: CMD reads the password on stdin
     echo "$pass" | "$@"
 }
 
+# push_big REPO MB: the busybox image plus a layer of MB MiB of random data (so it shares no layer with
+# anything stored), pushed to $REG_URL as REPO:1.0; sets BIG_LAYER (its digest) and BIG_SIZE (bytes).
+push_big() {
+    registry_py big-layer-image "$BB/layout" "$T/layout-$1" "$2" >"$T/big-$1"
+    BIG_LAYER=$(awk '$1 == "layer" {print $2}' "$T/big-$1")
+    BIG_SIZE=$(awk '$1 == "layer" {print $3}' "$T/big-$1")
+    registry_py push "$T/layout-$1" "$REG_URL" "$1:1.0" >/dev/null
+}
+# wait_partial FILE BYTES: until a download in progress has written more than BYTES (10 s at most).
+wait_partial() {
+    for _ in $(seq 200); do [[ $(stat -c %s "$1" 2>/dev/null || echo 0) -gt $2 ]] && return 0; sleep 0.05; done
+}
+
 registry_start plain http
 PLAIN=$REG_HOST
 registry_py push "$BB/layout" "$REG_URL" bb:1.0 >/dev/null
@@ -121,10 +134,8 @@ done
 # A blob corrupted in the registry's storage: a digest error, nothing stored, nothing named.
 note "corrupted blob"
 registry_start bad http
-# A distinct layer so nothing is shared with images already stored: add one file to a copy of the image.
-registry_py big-layer-image "$BB/layout" "$T/layout-big1" 1 >"$T/big1"
-bad_layer=$(awk '$1 == "layer" {print $2}' "$T/big1")
-registry_py push "$T/layout-big1" "$REG_URL" victim:1.0 >/dev/null
+push_big victim 1
+bad_layer=$BIG_LAYER
 registry_py corrupt "$REG_STORAGE" "$bad_layer"
 run=$(runner root)
 expect_error "blob $bad_layer .* does not match its digest" $run "$C" image pull "$REG_HOST/victim:1.0"
@@ -197,16 +208,14 @@ done
 # blob or name), the registry comes back, and the next pull fetches only the rest.
 note "interrupted pull resumes"
 registry_env bad
-registry_py big-layer-image "$BB/layout" "$T/layout-big" 24 >"$T/big"
-big_layer=$(awk '$1 == "layer" {print $2}' "$T/big")
-big_size=$(awk '$1 == "layer" {print $3}' "$T/big")
-registry_py push "$T/layout-big" "$REG_URL" big:1.0 >/dev/null
+push_big big 24
+big_layer=$BIG_LAYER big_size=$BIG_SIZE
 proxy_start "$REG_HOST" $((4 * 1024 * 1024))
 run=$(runner root)
 $run "$C" image pull "$PROXY_HOST/big:1.0" >"$T/out" 2>"$T/err" &
 pull_pid=$!
 part=$T/data/partial/${big_layer#sha256:}
-for _ in $(seq 200); do [[ $(stat -c %s "$part" 2>/dev/null || echo 0) -gt $((2 * 1024 * 1024)) ]] && break; sleep 0.05; done
+wait_partial "$part" $((2 * 1024 * 1024))
 registry_kill bad
 wait $pull_pid && fail "the pull survived a dead registry"
 grep -q "cannot reach registry $PROXY_HOST\|download blob $big_layer" "$T/err" || fail "interrupted pull's error: $(cat "$T/err")"
@@ -229,15 +238,13 @@ note "resumed: $kept bytes kept, $served bytes fetched for a $big_size-byte laye
 # A connection cut in the middle of a layer (the proxy drops every connection) is retried at once with a
 # range request, within the same pull, and nothing is fetched twice.
 note "connection reset mid-layer"
-registry_py big-layer-image "$BB/layout" "$T/layout-big2" 16 >"$T/big2"
-big2_layer=$(awk '$1 == "layer" {print $2}' "$T/big2")
-big2_size=$(awk '$1 == "layer" {print $3}' "$T/big2")
-registry_py push "$T/layout-big2" "$REG_URL" big2:1.0 >/dev/null
+push_big big2 16
+big2_layer=$BIG_LAYER big2_size=$BIG_SIZE
 served_before=$(cat "$PROXY_COUNT")
 $run "$C" image pull "$PROXY_HOST/big2:1.0" >"$T/out" 2>"$T/err" &
 pull_pid=$!
 part=$T/data/partial/${big2_layer#sha256:}
-for _ in $(seq 200); do [[ $(stat -c %s "$part" 2>/dev/null || echo 0) -gt $((2 * 1024 * 1024)) ]] && break; sleep 0.05; done
+wait_partial "$part" $((2 * 1024 * 1024))
 kill -USR1 "$PROXY_PID"
 wait $pull_pid || fail "the pull did not survive a reset connection: $(cat "$T/err")"
 served=$(($(cat "$PROXY_COUNT") - served_before))
@@ -257,9 +264,8 @@ $rrun "$C" image pull "$PROXY_HOST/retry:1.0" >/dev/null 2>"$T/err" || fail "pul
 [[ -z $(awk '$1 != 0' "$PROXY_COUNT.fail") ]] || fail "injected failures never met: $(cat "$PROXY_COUNT.fail")"
 (($(requests /v2/retry/manifests/1.0) == 3)) || fail "manifest requests: $(requests /v2/retry/manifests/1.0), expected 3"
 # Blobs redirected elsewhere (as registries send them to a CDN) are followed there.
-registry_py big-layer-image "$BB/layout" "$T/layout-moved" 1 >"$T/moved"
-mv_layer=$(awk '$1 == "layer" {print $2}' "$T/moved")
-registry_py push "$T/layout-moved" "$REG_URL" moved:1.0 >/dev/null
+push_big moved 1
+mv_layer=$BIG_LAYER
 echo "1 307 /blobs/$mv_layer" >"$PROXY_COUNT.fail"
 $rrun "$C" image pull "$PROXY_HOST/moved:1.0" >/dev/null 2>"$T/err" || fail "pull with a redirected blob: $(cat "$T/err")"
 grep -q "proxy: injected 307 for GET /v2/moved/blobs/$mv_layer" "$plog" || fail "the blob was not redirected"
@@ -270,9 +276,8 @@ grep -q "proxy: injected 307 for GET /v2/moved/blobs/$mv_layer" "$plog" || fail 
 expect_error "image $PROXY_HOST/retry:nosuchtag not found" $rrun "$C" image pull "$PROXY_HOST/retry:nosuchtag"
 (($(requests /v2/retry/manifests/nosuchtag) == 1)) || fail "a 404 was asked $(requests /v2/retry/manifests/nosuchtag) times"
 # A 403 on a blob: asked once, nothing kept, no image named.
-registry_py big-layer-image "$BB/layout" "$T/layout-forbidden" 1 >"$T/forbidden"
-fb_layer=$(awk '$1 == "layer" {print $2}' "$T/forbidden")
-registry_py push "$T/layout-forbidden" "$REG_URL" forbidden:1.0 >/dev/null
+push_big forbidden 1
+fb_layer=$BIG_LAYER
 echo "1 403 /blobs/$fb_layer" >"$PROXY_COUNT.fail"
 expect_error "registry $PROXY_HOST denied access to blob $fb_layer" $rrun "$C" image pull "$PROXY_HOST/forbidden:1.0"
 (($(requests "/v2/forbidden/blobs/$fb_layer") == 1)) || fail "a 403 was asked $(requests "/v2/forbidden/blobs/$fb_layer") times"
@@ -288,8 +293,7 @@ rm -f "$PROXY_COUNT.fail"
 # On a terminal the progress display draws a live table on stderr (per layer, then the total and rate).
 note "progress on a terminal"
 registry_env plain
-registry_py big-layer-image "$BB/layout" "$T/layout-big3" 4 >/dev/null
-registry_py push "$T/layout-big3" "$REG_URL" big3:1.0 >/dev/null
+push_big big3 4
 script -qec "env CONTAINER_DATA_DIR=$T/data $C image pull $REG_HOST/big3:1.0" "$T/typescript" >/dev/null ||
     fail "pull on a terminal: $(cat "$T/typescript")"
 grep -q $'\e\[2K' "$T/typescript" || fail "no live display on a terminal"
@@ -326,10 +330,8 @@ fi
 # for the first one's blob instead of fetching it again.
 note "pulls beside other commands"
 registry_env bad
-registry_py big-layer-image "$BB/layout" "$T/layout-slow" 8 >"$T/slow"
-slow_layer=$(awk '$1 == "layer" {print $2}' "$T/slow")
-slow_size=$(awk '$1 == "layer" {print $3}' "$T/slow")
-registry_py push "$T/layout-slow" "$REG_URL" slow:1.0 >/dev/null
+push_big slow 8
+slow_layer=$BIG_LAYER slow_size=$BIG_SIZE
 proxy_start "$REG_HOST" $((2 * 1024 * 1024))
 crun="env CONTAINER_DATA_DIR=$T/data-conc XDG_CONFIG_HOME=$T/cfg-root XDG_RUNTIME_DIR=$T/run-root"
 $crun "$C" image load -i "$BB/image.oci.tar" >/dev/null
@@ -337,7 +339,7 @@ served_before=$(cat "$PROXY_COUNT")
 $crun "$C" image pull "$PROXY_HOST/slow:1.0" >"$T/p1" 2>&1 &
 p1=$!
 part=$T/data-conc/partial/${slow_layer#sha256:}
-for _ in $(seq 200); do [[ $(stat -c %s "$part" 2>/dev/null || echo 0) -gt $((512 * 1024)) ]] && break; sleep 0.05; done
+wait_partial "$part" $((512 * 1024))
 $crun "$C" image pull "$PROXY_HOST/slow:1.0" >"$T/p2" 2>&1 &
 p2=$!
 $crun "$C" image tag busybox-fixture:1.0 localhost/other:1 >/dev/null || fail "image tag beside a pull"
