@@ -26,6 +26,15 @@ void backoff(int attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250 << attempt));
 }
 
+// One unauthenticated GET, tried again after transient failures (5xx, resets), never after a 4xx.
+HttpResponse get_retrying(const HttpRequest& req) {
+    for (int attempt = 0;; ++attempt) {
+        HttpResponse r = http_get(req);
+        if (!r.transient || attempt + 1 == k_attempts) return r;
+        backoff(attempt);
+    }
+}
+
 bool is_loopback(const std::string& host) {
     std::string h = host;
     if (!h.empty() && h[0] == '[')
@@ -120,12 +129,7 @@ Result<void> Client::ping() {
     auto ping_at = [&](const std::string& scheme) {
         m_base = scheme + "://" + m_host;
         req.url = url("/v2/");
-        HttpResponse r;
-        for (int attempt = 0;; ++attempt) {
-            r = http_get(req);
-            if (!r.transient || attempt + 1 == k_attempts) return r;
-            backoff(attempt);
-        }
+        return get_retrying(req);
     };
     HttpResponse r = ping_at(m_scheme == Scheme::http ? "http" : "https");
     // Like Docker: a loopback or insecure registry that does not speak TLS is asked again over HTTP.
@@ -183,12 +187,7 @@ Result<std::string> Client::fetch_token(const Challenge& c) {
     if (m_creds)
         req.headers.push_back("Authorization: Basic " +
                               base64_encode(m_creds->username + ":" + m_creds->password));
-    HttpResponse r;
-    for (int attempt = 0;; ++attempt) {
-        r = http_get(req);
-        if (!r.transient || attempt + 1 == k_attempts) break;
-        backoff(attempt);
-    }
+    HttpResponse r = get_retrying(req);
     if (r.status == 401 || r.status == 403) {
         if (m_creds)
             return make_error(
