@@ -166,9 +166,11 @@ struct Watch {
     int stop_signal; // the image's StopSignal, 0 for none
     machine::RunState& st;
 
-    void copy_console(char* buf, size_t size) const {
+    // Returns whether anything was read.
+    bool copy_console(char* buf, size_t size) const {
         ssize_t got = ::read(console, buf, size);
         if (got > 0 && stdio_log >= 0) (void)!::write(stdio_log, buf, static_cast<size_t>(got));
+        return got > 0;
     }
 
     void ask_to_stop(struct timespec& deadline) const {
@@ -249,12 +251,8 @@ struct Watch {
         }
         // Drain what init wrote last. The tty layer hands a slave's output to the master from a kernel
         // work queue, so the last lines may arrive just after init is gone: wait a little for them.
-        for (;;) {
-            struct pollfd p = {console, POLLIN, 0};
-            if (::poll(&p, 1, 10) <= 0) break;
-            ssize_t got = ::read(console, buf, sizeof buf);
-            if (got <= 0) break;
-            if (stdio_log >= 0) (void)!::write(stdio_log, buf, static_cast<size_t>(got));
+        struct pollfd last = {console, POLLIN, 0};
+        while (::poll(&last, 1, 10) > 0 && copy_console(buf, sizeof buf)) {
         }
         return ex;
     }
@@ -419,8 +417,8 @@ int supervise(const std::string& name) {
         }
         for (const auto& d : limits.attach) {
             if (auto m = runtime::move_to_cgroup(d, ::getpid()); !m) {
-                limits.not_enforced.push_back(m.error().message);
                 say("limit not enforced: " + m.error().message);
+                if (reboots.empty()) limits.not_enforced.push_back(m.error().message); // once, not per boot
             }
         }
         fs_ids(0, 0);
