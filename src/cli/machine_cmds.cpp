@@ -378,10 +378,23 @@ Result<int> do_run(MachineOptions& o) {
     if (o.root)
         spec.uid = 0, spec.gid = 0;
     else if (!o.user.empty()) {
+        // USER[:GROUP], each a name (looked up in the machine) or a number; checked here, before any fork.
         auto colon = o.user.find(':');
-        spec.user_name = o.user.substr(0, colon);
-        if (colon != std::string::npos)
-            spec.gid = static_cast<uint32_t>(std::strtoul(o.user.c_str() + colon + 1, nullptr, 10));
+        std::string user = o.user.substr(0, colon);
+        if (user.empty()) return make_error("invalid user \"{}\": expected USER[:GROUP]", o.user);
+        spec.user_name = user;
+        if (colon != std::string::npos) {
+            std::string group = o.user.substr(colon + 1);
+            if (group.empty()) return make_error("invalid user \"{}\": expected USER[:GROUP]", o.user);
+            if (group.find_first_not_of("0123456789") != std::string::npos)
+                spec.group_name = group;
+            else if (auto g = runtime::parse_id(group))
+                spec.gid = *g;
+            else
+                return make_error("invalid group id \"{}\"", group);
+        }
+        if (user.find_first_not_of("0123456789") == std::string::npos && !runtime::parse_id(user))
+            return make_error("invalid user id \"{}\"", user);
     } else {
         spec.uid = o.uid.value_or(::getuid());
         spec.gid = o.gid;
@@ -399,10 +412,17 @@ Result<int> do_run(MachineOptions& o) {
         }
     }
     spec.detach = o.detach;
-    // A terminal for the login shell, for -t, or when both ends are terminals (SPEC §5).
-    bool terminals = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
-    spec.tty = o.tty || (argv.empty() && ::isatty(STDIN_FILENO)) || (!argv.empty() && terminals);
-    if (spec.tty && std::none_of(spec.base_env.begin(), spec.base_env.end(),
+    // A terminal session for the login shell, for -t, or when both ends are terminals (SPEC §5). Any other
+    // of our descriptors that is a terminal is proxied through a pty of the machine too, so nothing in
+    // the machine ever holds the caller's terminal.
+    bool in = ::isatty(STDIN_FILENO), out = ::isatty(STDOUT_FILENO), err = ::isatty(STDERR_FILENO);
+    bool session = o.tty || (argv.empty() && in) || (!argv.empty() && in && out);
+    if (session)
+        spec.pty_fds = 1u | 2u | ((err || !out) ? 4u : 0u);
+    else
+        spec.pty_fds = (in ? 1u : 0u) | (out ? 2u : 0u) | (err ? 4u : 0u);
+    spec.raw = session && in;
+    if (spec.pty_fds != 0 && std::none_of(spec.base_env.begin(), spec.base_env.end(),
                                  [](const std::string& e) { return e.rfind("TERM=", 0) == 0; }))
         spec.base_env.push_back(std::string("TERM=") + (std::getenv("TERM") ? std::getenv("TERM") : "xterm"));
     // One read of state.json on the hot path; a second only after booting.

@@ -18,6 +18,7 @@
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/spawn.hpp"
 #include "runtime/userns.hpp"
 
 namespace ctr::machine {
@@ -126,6 +127,7 @@ Result<pid_t> spawn_supervisor(const std::string& dir, const std::string& name, 
     for (auto& a : args)
         argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::string boot_log = dir + "/boot.log";
     int pfd[2];
     if (::pipe2(pfd, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
     UniqueFd rd(pfd[0]), wr(pfd[1]);
@@ -139,8 +141,10 @@ Result<pid_t> spawn_supervisor(const std::string& dir, const std::string& name, 
             (void)!::write(wr.get(), &sup, sizeof sup); // a short write reads as "no pid" below
             ::_exit(0);
         }
+        // Nothing of the caller reaches the supervisor, and so the machine: only stdio, and a keyring of its own.
+        runtime::harden_child({});
         int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-        int log = ::open((dir + "/boot.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int log = ::open(boot_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         ::dup2(null, 0);
         ::dup2(log >= 0 ? log : null, 1);
         ::dup2(log >= 0 ? log : null, 2);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Starting a machine's init: clone into new user/mount/pid/uts/ipc namespaces, wait for the id map
-// and cgroup, build the root (overlay + the mount table of SPEC §6), pivot into it, trim capabilities
-// and exec /sbin/init as PID 1 on the console pseudo-terminal.
+// Starting a machine's init: clone into new user/pid/uts/ipc/cgroup namespaces, build the machine's root
+// in the caller's mount namespace (overlay + the mount plan of mount_plan.hpp), then let the child make
+// its own mount namespace from it (so every mount is locked for the machine), pivot into it, trim
+// capabilities, load the seccomp filter and exec /sbin/init as PID 1 on the console pseudo-terminal.
 #pragma once
 
 #include <sys/types.h>
@@ -23,11 +24,9 @@ struct BootSpec {
     std::string rootfs;    // an empty directory used as the overlay mount point
     std::string lowerdirs; // "top:…:bottom"
     std::string upper, work;
-    std::string home;        // host home directory, mounted at the same path unless home_mount is none
-    std::string home_source; // what to bind there: `home`, or an already read-only (locked) bind of it
+    std::string home; // host home directory, mounted at the same path unless home_mount is none
     HomeMount home_mount = HomeMount::rw;
-    uid_t home_uid = 0; // the user's id inside, for the directories made to hold the home mount
-    gid_t home_gid = 0;
+    std::string data_dir; // the store; masked inside the machine when it lies below the shared home
     std::string console;       // path of the pty slave
     std::string ssh_auth_sock; // host socket to expose at /var/host-services/ssh-auth.sock, or empty
     bool kvm = false;
@@ -49,11 +48,11 @@ struct BootedInit {
 };
 
 // Clones the child, writes `map` (newuidmap/newgidmap or directly as root), moves it into `cgroup`
-// (if not empty), and waits until it has exec'd init or failed. Errors name the failing step.
+// (if not empty), mounts the machine's root at spec.rootfs in the caller's mount namespace (the caller
+// must own it: the supervisor's user and mount namespace) and applies the mount plan there, lets the
+// child go and waits until it has exec'd init or failed. The root is detached from the caller's mount
+// namespace again before returning. Errors name the failing step.
 Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::string& cgroup);
-
-// Remounts the bind mount at `path` read-only, repeating the flags the kernel locked.
-bool remount_read_only(const std::string& path);
 
 // Capabilities kept in the bounding set of machine processes: systemd-nspawn's default set.
 bool kept_capability(int cap);

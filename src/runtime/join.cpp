@@ -23,6 +23,8 @@
 #include "base/unique_fd.hpp"
 #include "runtime/boot.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/seccomp.hpp"
+#include "runtime/spawn.hpp"
 
 extern char** environ;
 
@@ -62,6 +64,16 @@ std::optional<PasswdEntry> find_passwd(const std::optional<std::string>& name, s
     return std::nullopt;
 }
 
+std::optional<gid_t> find_group(const std::string& name) {
+    auto text = fs::read_file("/etc/group");
+    if (!text) return std::nullopt;
+    for (const auto& line : split(*text, '\n')) {
+        auto f = split(line, ':');
+        if (f.size() >= 3 && f[0] == name) return static_cast<gid_t>(std::strtoul(f[2].c_str(), nullptr, 10));
+    }
+    return std::nullopt;
+}
+
 std::vector<gid_t> supplementary_groups(const std::string& user, gid_t primary) {
     std::vector<gid_t> out{primary};
     auto text = fs::read_file("/etc/group");
@@ -78,6 +90,7 @@ std::vector<gid_t> supplementary_groups(const std::string& user, gid_t primary) 
 // Setup failures go back to the CLI (which prints them as its error); exec failures are the
 // command's own and print here with the shell's statuses.
 int g_err_fd = -1;
+const std::vector<sock_filter>* g_filter = nullptr;
 
 [[noreturn]] void child_fail(int code, const std::string& msg) {
     if (code == 125 && g_err_fd >= 0) {
@@ -94,12 +107,11 @@ int g_err_fd = -1;
     std::optional<PasswdEntry> pw;
     uint32_t uid = 0, gid = 0;
     if (spec.user_name) {
-        bool numeric = spec.user_name->find_first_not_of("0123456789") == std::string::npos;
-        pw = numeric ? find_passwd(std::nullopt, static_cast<uint32_t>(std::stoul(*spec.user_name)))
-                     : find_passwd(*spec.user_name, std::nullopt);
+        auto numeric = parse_id(*spec.user_name);
+        pw = numeric ? find_passwd(std::nullopt, *numeric) : find_passwd(*spec.user_name, std::nullopt);
         if (!pw && !numeric)
             child_fail(125, fmt::format("user {} not found in the machine", *spec.user_name));
-        uid = pw ? pw->uid : static_cast<uint32_t>(std::stoul(*spec.user_name));
+        uid = pw ? pw->uid : *numeric;
         gid = pw ? pw->gid : uid;
     } else {
         uid = spec.uid.value_or(0);
@@ -108,6 +120,11 @@ int g_err_fd = -1;
     }
     if (spec.uid && spec.user_name) uid = *spec.uid;
     if (spec.gid) gid = *spec.gid;
+    if (spec.group_name) {
+        auto g = find_group(*spec.group_name);
+        if (!g) child_fail(125, fmt::format("group {} not found in the machine", *spec.group_name));
+        gid = *g;
+    }
     std::string home = pw && !pw->home.empty() ? pw->home : (uid == 0 ? "/root" : "/");
     std::string shell = pw && !pw->shell.empty() ? pw->shell : "/bin/sh";
     if (::access(shell.c_str(), X_OK) != 0) shell = "/bin/sh";
@@ -141,6 +158,8 @@ int g_err_fd = -1;
     if (::setgroups(groups.size(), groups.data()) != 0)
         child_fail(125, fmt::format("setgroups: {}", std::strerror(errno)));
     drop_bounding_capabilities();
+    // The filter is installed while we are still root here (it needs CAP_SYS_ADMIN without no_new_privs).
+    if (!install_filter(*g_filter)) child_fail(125, fmt::format("install the seccomp filter: {}", std::strerror(errno)));
     if (::setresgid(gid, gid, gid) != 0)
         child_fail(125, fmt::format("setresgid {}: {}", gid, std::strerror(errno)));
     if (::setresuid(uid, uid, uid) != 0)
@@ -174,24 +193,28 @@ bool write_all(int fd, const char* p, size_t n) {
     return true;
 }
 
-// Copies between our terminal (or pipes) and the machine's pty until the command closes it. Raw mode
-// on our terminal so Ctrl-C, Ctrl-Z and Ctrl-D reach the machine's line discipline; restored on exit.
-void proxy_pty(int master) {
-    bool interactive = ::isatty(STDIN_FILENO);
+// Copies between our descriptors and the machine's pty until the command closes it: our stdin to the
+// pty when the command's stdin is on it, the pty's output to our stdout (or stderr, when only that is on
+// it). `raw` puts our terminal in raw mode, so Ctrl-C, Ctrl-Z and Ctrl-D reach the machine's line
+// discipline; restored on exit. Otherwise our terminal stays cooked and only complete lines go over.
+void proxy_pty(int master, unsigned pty_fds, bool raw) {
     struct termios saved {};
     bool restored = true;
-    if (interactive && ::tcgetattr(STDIN_FILENO, &saved) == 0) {
-        struct termios raw = saved;
-        ::cfmakeraw(&raw);
-        if (::tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0) restored = false;
+    if (raw && ::tcgetattr(STDIN_FILENO, &saved) == 0) {
+        struct termios r = saved;
+        ::cfmakeraw(&r);
+        if (::tcsetattr(STDIN_FILENO, TCSADRAIN, &r) == 0) restored = false;
     }
     ScopeExit restore([&] {
         if (!restored) (void)::tcsetattr(STDIN_FILENO, TCSADRAIN, &saved); // best effort: nothing else to do
     });
     auto sync_size = [&] {
         struct winsize ws {};
-        if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
-            (void)::ioctl(master, TIOCSWINSZ, &ws); // a pipe has no size; the pty keeps its default
+        for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO})
+            if (::ioctl(fd, TIOCGWINSZ, &ws) == 0) {
+                (void)::ioctl(master, TIOCSWINSZ, &ws); // a pipe has no size; the pty keeps its default
+                return;
+            }
     };
     sync_size();
     sigset_t winch;
@@ -200,7 +223,8 @@ void proxy_pty(int master) {
     sigset_t old_mask;
     ::sigprocmask(SIG_BLOCK, &winch, &old_mask);
     UniqueFd sfd(::signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK));
-    bool stdin_open = true;
+    bool stdin_open = (pty_fds & 1) != 0;
+    int out = (pty_fds & 2) || !(pty_fds & 4) ? STDOUT_FILENO : STDERR_FILENO;
     char buf[16384];
     for (;;) {
         struct pollfd fds[3] = {
@@ -212,7 +236,7 @@ void proxy_pty(int master) {
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t n = ::read(master, buf, sizeof buf);
             if (n <= 0) break; // EIO: the last holder of the terminal has gone
-            if (!write_all(STDOUT_FILENO, buf, static_cast<size_t>(n))) break;
+            if (!write_all(out, buf, static_cast<size_t>(n))) break;
         }
         if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
@@ -221,8 +245,8 @@ void proxy_pty(int master) {
                                 static_cast<size_t>(n)); // a closed pty shows up on the read side
             } else {
                 stdin_open = false;
-                if (!interactive) {
-                    char eof = 4; // end of input from a pipe: the machine side sees Ctrl-D
+                if (!raw) {
+                    char eof = 4; // end of our input (a pipe, or Ctrl-D on a cooked terminal): Ctrl-D there
                     (void)write_all(master, &eof, 1);
                 }
             }
@@ -237,6 +261,17 @@ void proxy_pty(int master) {
     ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
 }
 
+// The command's process group, for the signals we pass on (0 until it exists).
+volatile pid_t g_command = 0;
+void forward_to_command(int sig) {
+    if (g_command > 0) (void)::kill(-g_command, sig); // the command leads its own session and group
+}
+// In the CLI: the joined child, which passes signals on to the command.
+volatile pid_t g_joined = 0;
+void forward_to_joined(int sig) {
+    if (g_joined > 0) (void)::kill(g_joined, sig);
+}
+
 int wait_status(pid_t pid) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0)
@@ -248,6 +283,13 @@ int wait_status(pid_t pid) {
 
 } // namespace
 
+std::optional<uint32_t> parse_id(const std::string& s) {
+    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    unsigned long long v = std::strtoull(s.c_str(), nullptr, 10);
+    if (v >= 0xffffffffULL) return std::nullopt; // (uid_t)-1 is no id
+    return static_cast<uint32_t>(v);
+}
+
 Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
     const char* k_order[] = {"user", "mnt", "uts", "ipc", "cgroup", "pid"};
     std::vector<UniqueFd> ns;
@@ -257,18 +299,33 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
         ns.push_back(std::move(fd));
     }
-    // Ctrl-C belongs to the command; the CLI waits and reports its status.
+    std::vector<sock_filter> filter = TRY(machine_filter());
+    g_filter = &filter;
+    // Ctrl-C belongs to the command: the joined child passes it on, and the CLI waits and reports its
+    // status. SIGTERM and SIGHUP sent to the CLI go the same way.
     struct sigaction ign {
-    }, old_int{}, old_quit{};
+    }, fwd{}, old_int{}, old_quit{}, old_term{}, old_hup{};
     ign.sa_handler = SIG_IGN;
+    fwd.sa_handler = forward_to_joined;
+    fwd.sa_flags = SA_RESTART;
     ::sigaction(SIGINT, &ign, &old_int);
     ::sigaction(SIGQUIT, &ign, &old_quit);
+    ::sigaction(SIGTERM, &fwd, &old_term);
+    ::sigaction(SIGHUP, &fwd, &old_hup);
+    ScopeExit restore_signals([&] {
+        g_joined = 0;
+        ::sigaction(SIGINT, &old_int, nullptr);
+        ::sigaction(SIGQUIT, &old_quit, nullptr);
+        ::sigaction(SIGTERM, &old_term, nullptr);
+        ::sigaction(SIGHUP, &old_hup, nullptr);
+    });
     int err_pipe[2], sock[2];
     if (::pipe2(err_pipe, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
     UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) != 0)
         return sys_error(errno, "socketpair");
     UniqueFd sock_parent(sock[0]), sock_child(sock[1]);
+    bool use_pty = spec.pty_fds != 0 && !spec.detach;
     // Born in the machine's unified cgroup (clone3 CLONE_INTO_CGROUP): moving a running process there
     // waits for an RCU grace period, which would cost a `run` several milliseconds; v1 ones are joined
     // below by the child moving its single thread, which needs no grace period.
@@ -288,88 +345,106 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
     if (pid < 0) pid = ::fork(); // older kernels, or no unified cgroup: plain fork, join by writing
     if (pid < 0) return sys_error(errno, "fork");
     if (pid == 0) {
-        err_r.reset();
-        auto report = [&](const std::string& what) {
-            std::string m = fmt::format("{}: {}", what, std::strerror(errno));
-            (void)!::write(err_w.get(), m.data(), m.size()); // parent shows it
-            ::_exit(125);
-        };
-        if (spec.detach) {
-            if (::setsid() < 0) report("setsid");
-            int null = ::open("/dev/null", O_RDWR);
-            for (int fd = 0; fd < 3; ++fd)
-                ::dup2(null, fd);
-        }
-        for (const auto& cg : v1_cgroups) {
-            // Not fatal: the command runs, only outside the machine's limits. This child has one thread.
-            (void)move_self_to_cgroup(cg);
-        }
-        if (!spec.cpus.empty()) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            for (int cpu : spec.cpus)
-                CPU_SET(cpu, &set);
-            // Joining the cpuset cgroup has usually set this already; setting it again costs a migration.
-            cpu_set_t current;
-            if (::sched_getaffinity(0, sizeof current, &current) != 0 || !CPU_EQUAL(&current, &set))
-                (void)::sched_setaffinity(0, sizeof set, &set); // as above: runs, only on more CPUs
-        }
-        for (size_t i = 0; i < ns.size(); ++i)
-            if (::setns(ns[i].get(), 0) != 0)
-                report(fmt::format("join the machine's {} namespace", k_order[i]));
-        ns.clear();
-        // The pseudo-terminal comes from the machine's own devpts, so `tty` inside names a real device.
-        UniqueFd master;
-        char slave[128] = {};
-        if (spec.tty && !spec.detach) {
-            master.reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
-            if (!master.valid()) report("open the machine's /dev/ptmx");
-            if (::unlockpt(master.get()) != 0 || ::ptsname_r(master.get(), slave, sizeof slave) != 0)
-                report("set up the pseudo-terminal");
-            if (!send_fd(sock_child.get(), master.get())) report("pass the pseudo-terminal");
-        }
-        sock_child.reset();
-        pid_t inner = ::fork();
-        if (inner < 0) report("fork");
-        if (inner == 0) {
-            if (master.valid()) {
+        // From here the machine may be able to see this process: nothing of ours may be readable, and
+        // nothing we hold may reach the command. No exception leaves this branch (see the catch below).
+        try {
+            harden_child({err_w.get(), sock_child.get()});
+            err_r.reset();
+            auto report = [&](const std::string& what) {
+                std::string m = fmt::format("{}: {}", what, std::strerror(errno));
+                (void)!::write(err_w.get(), m.data(), m.size()); // parent shows it
+                ::_exit(125);
+            };
+            if (spec.detach) {
                 if (::setsid() < 0) report("setsid");
-                int s = ::open(slave, O_RDWR | O_CLOEXEC);
-                if (s < 0) report(fmt::format("open {}", slave));
-                if (::ioctl(s, TIOCSCTTY, 0) != 0)
-                    report("make the pseudo-terminal the controlling terminal");
+                int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
                 for (int fd = 0; fd < 3; ++fd)
-                    ::dup2(s, fd);
-                uint32_t owner = spec.uid.value_or(::getuid());
-                (void)::fchown(s, owner, static_cast<gid_t>(-1)); // cosmetic: the user owns their terminal
-                ::close(s);
-                master.reset();
+                    ::dup2(null, fd);
+                if (null > 2) ::close(null);
             }
-            run_command(spec, err_w.get());
+            for (const auto& cg : v1_cgroups) {
+                // Not fatal: the command runs, only outside the machine's limits. This child has one thread.
+                (void)move_self_to_cgroup(cg);
+            }
+            if (!spec.cpus.empty()) {
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                for (int cpu : spec.cpus)
+                    CPU_SET(cpu, &set);
+                // Joining the cpuset cgroup has usually set this already; setting it again costs a migration.
+                cpu_set_t current;
+                if (::sched_getaffinity(0, sizeof current, &current) != 0 || !CPU_EQUAL(&current, &set))
+                    (void)::sched_setaffinity(0, sizeof set, &set); // as above: runs, only on more CPUs
+            }
+            for (size_t i = 0; i < ns.size(); ++i)
+                if (::setns(ns[i].get(), 0) != 0)
+                    report(fmt::format("join the machine's {} namespace", k_order[i]));
+            ns.clear();
+            // The pseudo-terminal comes from the machine's own devpts, so `tty` inside names a real device.
+            UniqueFd master;
+            char slave[128] = {};
+            if (use_pty) {
+                master.reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+                if (!master.valid()) report("open the machine's /dev/ptmx");
+                if (::unlockpt(master.get()) != 0 || ::ptsname_r(master.get(), slave, sizeof slave) != 0)
+                    report("set up the pseudo-terminal");
+                if (!send_fd(sock_child.get(), master.get())) report("pass the pseudo-terminal");
+            }
+            sock_child.reset();
+            pid_t inner = ::fork();
+            if (inner < 0) report("fork");
+            if (inner == 0) {
+                // Always a session of its own: no way back to the caller's terminal (TIOCSTI, job control).
+                if (::setsid() < 0) report("setsid");
+                if (master.valid()) {
+                    int s = ::open(slave, O_RDWR | O_CLOEXEC);
+                    if (s < 0) report(fmt::format("open {}", slave));
+                    if (::ioctl(s, TIOCSCTTY, 0) != 0)
+                        report("make the pseudo-terminal the controlling terminal");
+                    if (!spec.raw && (spec.pty_fds & 1)) {
+                        // Our own terminal echoes and edits the line; the machine's must not echo it again.
+                        struct termios t {};
+                        if (::tcgetattr(s, &t) == 0) {
+                            t.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK | ECHONL);
+                            (void)::tcsetattr(s, TCSANOW, &t); // cosmetic: input would show twice
+                        }
+                    }
+                    for (int fd = 0; fd < 3; ++fd)
+                        if (spec.pty_fds & (1u << fd)) ::dup2(s, fd);
+                    uint32_t owner = spec.uid.value_or(::getuid());
+                    (void)::fchown(s, owner, static_cast<gid_t>(-1)); // cosmetic: the user owns their terminal
+                    ::close(s);
+                    master.reset();
+                }
+                run_command(spec, err_w.get());
+            }
+            master.reset();
+            g_command = inner;
+            struct sigaction pass {};
+            pass.sa_handler = forward_to_command;
+            pass.sa_flags = SA_RESTART;
+            for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP})
+                ::sigaction(sig, &pass, nullptr);
+            err_w.reset(); // the pipe now closes when the command execs (or fails)
+            ::_exit(wait_status(inner));
+        } catch (...) {
+            ::_exit(125); // never back into the CLI as a second copy of it
         }
-        master.reset();
-        err_w.reset(); // the pipe now closes when the command execs (or fails)
-        ::_exit(wait_status(inner));
     }
+    g_joined = pid;
     err_w.reset();
     sock_child.reset();
     UniqueFd master;
-    if (spec.tty && !spec.detach) master.reset(recv_fd(sock_parent.get()));
+    if (use_pty) master.reset(recv_fd(sock_parent.get()));
     std::string failure;
     char buf[512];
     ssize_t n;
     while ((n = ::read(err_r.get(), buf, sizeof buf)) > 0)
         failure.append(buf, static_cast<size_t>(n));
-    if (spec.detach && failure.empty()) {
-        ::sigaction(SIGINT, &old_int, nullptr);
-        ::sigaction(SIGQUIT, &old_quit, nullptr);
-        return 0;
-    }
-    if (failure.empty() && master.valid()) proxy_pty(master.get());
+    if (spec.detach && failure.empty()) return 0;
+    if (failure.empty() && master.valid()) proxy_pty(master.get(), spec.pty_fds, spec.raw);
     master.reset();
     int status = wait_status(pid);
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGQUIT, &old_quit, nullptr);
     if (!failure.empty()) return make_error("{}", failure);
     return status;
 }

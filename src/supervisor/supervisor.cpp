@@ -83,7 +83,18 @@ int parse_signal(const std::string& s) {
     return 0;
 }
 
-// sysvinit's "telinit 0": a runlevel request on /run/initctl.
+// Opens `path` inside the machine's root for writing: resolved there (links planted by the image never
+// lead to the host), and only when it is of type `type` (S_IFIFO, S_IFREG). Opening a FIFO or a regular
+// file without O_TRUNC or O_CREAT changes nothing, so the type is checked on the open fd.
+UniqueFd open_in_machine(int root, const char* path, mode_t type) {
+    UniqueFd fd(fs::openat2_raw(root, path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0,
+                                RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
+    struct stat st {};
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || (st.st_mode & S_IFMT) != type) return UniqueFd();
+    return fd;
+}
+
+// sysvinit's "telinit 0": a runlevel request on /run/initctl, which must be the FIFO init made.
 bool sysvinit_runlevel0(int root) {
     struct {
         int magic = 0x03091969;
@@ -92,39 +103,45 @@ bool sysvinit_runlevel0(int root) {
         int sleeptime = 0;
         char data[368] = {};
     } req;
-    int fd = ::openat(root, "run/initctl", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return false;
-    bool ok = ::write(fd, &req, sizeof req) == static_cast<ssize_t>(sizeof req);
-    ::close(fd);
-    return ok;
+    UniqueFd fd = open_in_machine(root, "run/initctl", S_IFIFO);
+    return fd.valid() && ::write(fd.get(), &req, sizeof req) == static_cast<ssize_t>(sizeof req);
 }
 
-// runit's "runit-init 0": stopit executable, reboot not, then SIGCONT to PID 1.
+// runit's "runit-init 0": stopit executable, reboot not, then SIGCONT to PID 1. Both files are made or
+// changed through fds of the machine's own /etc/runit, never through a path the machine could redirect.
 bool runit_halt(int root, pid_t init) {
-    int fd = ::openat(root, "etc/runit/stopit", O_WRONLY | O_CREAT | O_CLOEXEC, 0100);
-    if (fd < 0) return false;
-    (void)::fchmod(fd, 0100); // already so when created
-    ::close(fd);
-    (void)::fchmodat(root, "etc/runit/reboot", 0, 0); // may not exist; halting is the default then
+    UniqueFd dir(fs::openat2_raw(root, "etc/runit", O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                                 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
+    if (!dir.valid()) return false;
+    UniqueFd stopit(::openat(dir.get(), "stopit", O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0100));
+    struct stat st {};
+    if (!stopit.valid() || ::fstat(stopit.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    (void)::fchmod(stopit.get(), 0100); // already so when created
+    UniqueFd reboot(::openat(dir.get(), "reboot", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (reboot.valid() && ::fstat(reboot.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+        // fchmod needs a real fd; the O_PATH fd is reopened through our own /proc, never by name.
+        (void)::chmod(fmt::format("/proc/self/fd/{}", reboot.get()).c_str(), 0); // halting is the default then
+    }
     return ::kill(init, SIGCONT) == 0;
 }
 
-// Runs `fn` in a child that joined init's user namespace: root there may write files of the machine's
-// mapped root (the initctl fifo is 0600) that the supervisor's own uid may not.
-bool as_machine_root(pid_t init, const std::function<bool()>& fn) {
-    UniqueFd ns(::open(fmt::format("/proc/{}/ns/user", init).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns.valid()) return false;
-    pid_t pid = ::fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-        // init's namespace is a child of the supervisor's: joining it gives root's powers over its files.
-        if (::setns(ns.get(), CLONE_NEWUSER) != 0) ::_exit(1);
-        ::_exit(fn() ? 0 : 1);
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+// Runs `fn` with the file access of the machine's root (the same host id as the supervisor's own
+// root, whose files in the machine the init control files are), then back to the user's.
+bool as_machine_root(const std::function<bool()>& fn) {
+    uid_t u = static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1)));
+    gid_t g = static_cast<gid_t>(::setfsgid(static_cast<gid_t>(-1)));
+    (void)::setfsgid(0); // cannot fail for a mapped id
+    (void)::setfsuid(0);
+    bool ok = fn();
+    (void)::setfsgid(g);
+    (void)::setfsuid(u);
+    return ok;
+}
+
+// Whether `path` exists in the machine, resolved inside its root.
+bool exists_in_machine(int root, const char* path) {
+    UniqueFd fd(fs::openat2_raw(root, path, O_PATH | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
+    return fd.valid();
 }
 
 constexpr size_t k_max_reboots_a_minute = 10;
@@ -185,9 +202,9 @@ struct Watch {
         else if (kind == InitKind::busybox)
             asked = ::kill(init, SIGUSR2) == 0;
         else if (kind == InitKind::sysvinit)
-            asked = as_machine_root(init, [&] { return sysvinit_runlevel0(root); });
+            asked = as_machine_root([&] { return sysvinit_runlevel0(root); });
         else if (kind == InitKind::runit)
-            asked = as_machine_root(init, [&] { return runit_halt(root, init); });
+            asked = as_machine_root([&] { return runit_halt(root, init); });
         if (!asked) asked = ::kill(init, SIGTERM) == 0;
         say(fmt::format("stopping (timeout {}s)", secs));
     }
@@ -195,11 +212,10 @@ struct Watch {
     // systemd accepts commands once its private socket exists; a user's systemctl goes through the
     // system bus, so when the image has D-Bus wait for its socket too (a few seconds at most).
     bool systemd_ready(struct timespec& systemd_since) const {
-        struct stat sb {};
-        bool systemd_up = ::fstatat(root, "run/systemd/private", &sb, 0) == 0;
-        bool bus_needed = ::fstatat(root, "usr/lib/systemd/system/dbus.socket", &sb, 0) == 0 ||
-                          ::fstatat(root, "lib/systemd/system/dbus.socket", &sb, 0) == 0;
-        bool bus_up = ::fstatat(root, "run/dbus/system_bus_socket", &sb, 0) == 0;
+        bool systemd_up = exists_in_machine(root, "run/systemd/private");
+        bool bus_needed = exists_in_machine(root, "usr/lib/systemd/system/dbus.socket") ||
+                          exists_in_machine(root, "lib/systemd/system/dbus.socket");
+        bool bus_up = exists_in_machine(root, "run/dbus/system_bus_socket");
         struct timespec now {};
         ::clock_gettime(CLOCK_MONOTONIC, &now);
         if (systemd_up && systemd_since.tv_sec == 0) systemd_since = now;
@@ -295,6 +311,7 @@ int supervise(const std::string& name) {
     spec.home_mount = boot->home_mount == "ro"     ? runtime::HomeMount::ro
                       : boot->home_mount == "none" ? runtime::HomeMount::none
                                                    : runtime::HomeMount::rw;
+    spec.data_dir = store::data_dir();
     spec.kvm = boot->virtualization;
     if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) spec.ssh_auth_sock = sock;
     spec.hosts =
@@ -374,24 +391,18 @@ int supervise(const std::string& name) {
     if (auto e = runtime::enter_userns(*map); !e) return fail(e.error().message);
     // Files the supervisor writes from here on (state, logs, cgroups) stay the user's own: the user's ids
     // map to themselves in this namespace. Root's other capabilities (mount, id maps) remain.
-    // Every credential change makes a process non-dumpable, which hands its /proc files (and its
-    // children's, whose id maps we write) to the host's root: take dumpability back each time.
     auto fs_ids = [](uid_t u, gid_t g) {
         (void)::setfsgid(g); // cannot fail for a mapped id; the next write would show it
         (void)::setfsuid(u);
-        (void)::prctl(PR_SET_DUMPABLE, 1);
     };
     fs_ids(host_uid, host_gid);
+    // Never dumpable while a machine process may run: root in the machine is the same host id as our own
+    // root here, and could otherwise ptrace the supervisor, which sees the host's files as the user.
+    // (Dumpable until now, because newuidmap checks who owns our /proc entry.) boot_init() makes an
+    // exception of its own for the moment between clone and id map, before the machine runs anything.
+    (void)::prctl(PR_SET_DUMPABLE, 0);
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
         return fail(fmt::format("make the supervisor's mounts private: {}", std::strerror(errno)));
-    if (spec.home_mount == runtime::HomeMount::ro && !spec.home.empty()) {
-        std::string staged = dir + "/home-ro";
-        if (auto r = fs::make_dirs(staged, 0700); !r) return fail(r.error().message);
-        if (::mount(spec.home.c_str(), staged.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
-            !runtime::remount_read_only(staged))
-            return fail(fmt::format("read-only bind of \"{}\": {}", spec.home, std::strerror(errno)));
-        spec.home_source = staged;
-    }
     // Boot init and watch it until it exits. When it asked for a reboot (and nobody asked to stop), boot
     // it again, as a host's firmware would; an init that keeps rebooting at once is stopped instead.
     int stop_signal = img->config.stop_signal.empty() ? 0 : parse_signal(img->config.stop_signal);
