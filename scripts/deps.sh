@@ -3,8 +3,8 @@
 # Installs, from Debian's packages, everything the build, the tool and the test suite need.
 set -euo pipefail
 build=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libcurl4-openssl-dev libssl-dev
-    libarchive-dev libfmt-dev libgtest-dev libzstd-dev)
-runtime=(uidmap)
+    libarchive-dev libfmt-dev libgtest-dev libzstd-dev libseccomp-dev)
+runtime=(uidmap libseccomp2)
 tests=(skopeo umoci mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
     ca-certificates python3-cryptography openssl curl procps iproute2)
 missing=()
