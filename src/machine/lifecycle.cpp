@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/idmap.hpp"
 #include "runtime/spawn.hpp"
 #include "runtime/userns.hpp"
 
@@ -76,6 +78,21 @@ uint64_t usage_at(int dirfd) {
     return total;
 }
 
+// A root-run machine's private ids: the first block of root's pool that no other machine has (block 0
+// is the store's). Called under the store lock, so two creates never take the same block.
+Result<IdRangeConfig> allocate_ids(Machines& machines) {
+    runtime::RootPool pool = TRY(runtime::root_id_pool());
+    std::vector<uint32_t> used;
+    for (const auto& n : TRY(machines.names()))
+        if (auto c = machines.config(n); c && c->ids.count > 0) used.push_back(c->ids.uid);
+    for (uint32_t k = 1; k < pool.slices(); ++k) {
+        uint32_t uid = pool.uids.start + k * runtime::k_slice_ids;
+        if (std::find(used.begin(), used.end(), uid) == used.end())
+            return IdRangeConfig{uid, pool.gids.start + k * runtime::k_slice_ids, runtime::k_slice_ids};
+    }
+    return make_error("root's id range has no free block of 65536 ids for another machine ({} in use)", used.size());
+}
+
 } // namespace
 
 Result<MachineConfig> create(Machines& machines, const CreateOptions& opts) {
@@ -102,6 +119,7 @@ Result<MachineConfig> create(Machines& machines, const CreateOptions& opts) {
     c.image.size = static_cast<int64_t>(img.manifest_json.size());
     c.platform = img.config.platform;
     c.user = host_user();
+    if (::geteuid() == 0) c.ids = TRY(allocate_ids(machines));
     c.created = store::now_rfc3339();
     // config.json last: a machine exists once it is there, so a killed create leaves only a stray dir.
     TRY(fs::make_dirs(machines.dir(name), 0700));
@@ -263,9 +281,14 @@ Result<void> remove(Machines& machines, const std::string& name) {
     // config.json first: from here on the machine does not exist, even if the removal below is cut short.
     if (::unlink((dir + "/config.json").c_str()) != 0 && errno != ENOENT)
         return sys_error(errno, fmt::format("remove \"{}/config.json\"", dir));
-    // The upper layer holds files of the machine's mapped ids.
-    runtime::IdMap map = TRY(machines.store().id_map());
-    TRY(runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(dir); }));
+    // The upper layer holds files of the machine's mapped ids: the host's root removes them directly, a
+    // regular user as root of a namespace with its map.
+    if (::geteuid() == 0) {
+        TRY(fs::remove_tree(dir));
+    } else {
+        runtime::IdMap map = TRY(machines.store().id_map());
+        TRY(runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(dir); }));
+    }
     if (was_default) machines.clear_default();
     return {};
 }

@@ -90,7 +90,7 @@ BootConfig default_boot_config() {
 json config_to_json(const MachineConfig& c) {
     json platform = {{"os", c.platform.os}, {"architecture", c.platform.architecture}};
     if (!c.platform.variant.empty()) platform["variant"] = c.platform.variant;
-    return {{"configuration",
+    json out = {{"configuration",
              {{"id", c.id},
               {"image", {{"reference", c.image_reference}, {"descriptor", oci::descriptor_to_json(c.image)}}},
               {"platform", platform},
@@ -101,6 +101,9 @@ json config_to_json(const MachineConfig& c) {
                 {"home", c.user.home},
                 {"shell", c.user.shell}}}}},
             {"createdDate", c.created}};
+    if (c.ids.count > 0)
+        out["configuration"]["idRange"] = {{"uid", c.ids.uid}, {"gid", c.ids.gid}, {"size", c.ids.count}};
+    return out;
 }
 
 Result<MachineConfig> config_from_json(const json& j) {
@@ -123,6 +126,10 @@ Result<MachineConfig> config_from_json(const json& j) {
         c.user.home = u.value("home", "");
         c.user.shell = u.value("shell", "");
         c.created = j.value("createdDate", "");
+        if (k.contains("idRange")) {
+            const json& r = k.at("idRange");
+            c.ids = {r.at("uid").get<uint32_t>(), r.at("gid").get<uint32_t>(), r.at("size").get<uint32_t>()};
+        }
         return c;
     } catch (const json::exception& e) {
         return make_error("config.json is malformed: {}", e.what());

@@ -29,6 +29,13 @@ struct UserSetup {
     std::string shell;
 };
 
+// A root-run machine's private ids (docs/RUNTIME.md, "Root-run machines"): host ids uid..uid+count-1 and
+// gid..gid+count-1 are its ids 0..count-1. Absent (count 0) for a regular user's machine, whose ids are
+// that user's subordinate range.
+struct IdRangeConfig {
+    uint32_t uid = 0, gid = 0, count = 0;
+};
+
 struct MachineConfig {
     std::string id;
     std::string image_reference;
@@ -36,6 +43,7 @@ struct MachineConfig {
     oci::Platform platform;
     UserSetup user;
     std::string created;
+    IdRangeConfig ids;
 };
 
 struct BootConfig {

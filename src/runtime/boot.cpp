@@ -79,6 +79,7 @@ struct Child {
     int go_fd;   // parent writes one byte when the map, cgroup and root are in place
     int err_fd;  // ChildFailure record on failure; closed by exec on success
     int sock_fd; // child sends its new root as an fd
+    int machine_dir; // O_PATH fd of the directory holding rootfs/
     CStrings* init_env;
     CStrings* provision_env;
     CStrings* own_script_argv;
@@ -145,7 +146,7 @@ int child_main(void* arg) {
     // namespaces; nothing of the machine runs yet.
     char b = 0;
     if (::read(c.go_fd, &b, 1) != 1 || b != 'g') ::_exit(1);
-    harden_child({c.err_fd, c.sock_fd});
+    harden_child({c.err_fd, c.sock_fd, c.machine_dir});
     if (::setresgid(0, 0, 0) != 0) fail(c, "setresgid 0");
     (void)::setgroups(0, nullptr); // refused when setgroups is denied; no supplementary groups is the goal
     if (::setresuid(0, 0, 0) != 0) fail(c, "setresuid 0");
@@ -154,13 +155,15 @@ int child_main(void* arg) {
     // The machine's mount namespace is made now, from the supervisor's, where the root is finished: the
     // kernel locks every mount copied into a namespace of a less privileged user namespace, so root in
     // here can neither unmount a mask or the cgroup mount nor make a read-only mount writable.
+    if (::fchdir(c.machine_dir) != 0) fail(c, "enter the machine's directory");
     if (::unshare(CLONE_NEWNS) != 0) fail(c, "unshare the mount namespace");
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(c, "make / private");
     // The root mount itself is locked too, and pivot_root refuses a locked new root: bind it over
-    // itself (recursively, which keeps the mounts below it locked).
-    const char* r = s.rootfs.c_str();
-    if (::mount(r, r, nullptr, MS_BIND | MS_REC, nullptr) != 0) fail(c, "bind the root over itself: ", r);
-    if (::chdir(r) != 0) fail(c, "chdir ", r);
+    // itself (recursively, which keeps the mounts below it locked). By name relative to the machine's
+    // directory, our working directory since before the unshare: a root-run machine's root may not
+    // enter the data directory above it.
+    if (::mount("rootfs", "rootfs", nullptr, MS_BIND | MS_REC, nullptr) != 0) fail(c, "bind the root over itself");
+    if (::chdir("rootfs") != 0) fail(c, "chdir rootfs");
     if (::syscall(SYS_pivot_root, ".", ".") != 0) fail(c, "pivot_root");
     if (::umount2(".", MNT_DETACH) != 0) fail(c, "detach the old root");
     if (::chdir("/") != 0) fail(c, "chdir /");
@@ -269,8 +272,11 @@ Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) != 0) return sys_error(errno, "socketpair");
     UniqueFd sock_p(sock[0]), sock_c(sock[1]);
     ChildStatus status = TRY(ChildStatus::make());
-    Child child{&spec,          go_r.get(),    status.write_fd(), sock_c.get(), &init_env,
-                &provision_env, &own_argv,     &builtin_argv,     &filter};
+    std::string machine_dir = spec.rootfs.substr(0, spec.rootfs.rfind('/'));
+    UniqueFd dir_fd(::open(machine_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", machine_dir));
+    Child child{&spec,         go_r.get(), status.write_fd(), sock_c.get(), dir_fd.get(), &init_env,
+                &provision_env, &own_argv, &builtin_argv,     &filter};
     constexpr size_t k_stack = 1 << 20;
     std::vector<char> stack(k_stack);
     // The child's /proc files belong to whoever may write its id map only while it is dumpable, which it

@@ -21,10 +21,11 @@ enum class HomeMount { rw, ro, none };
 // Everything the child needs, computed by the parent before clone.
 struct BootSpec {
     std::string hostname;
-    std::string rootfs;    // an empty directory used as the overlay mount point
+    std::string rootfs;    // "<machine dir>/rootfs": an empty directory used as the overlay mount point
     std::string lowerdirs; // "top:…:bottom"
     std::string upper, work;
-    std::string home; // host home directory, mounted at the same path unless home_mount is none
+    std::string home;        // host home directory, mounted at the same path unless home_mount is none
+    std::string home_source; // what to bind there when not `home` itself (root's idmapped home)
     HomeMount home_mount = HomeMount::rw;
     std::string data_dir; // the store; masked inside the machine when it lies below the shared home
     std::string console;       // path of the pty slave

@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "base/fs.hpp"
@@ -73,9 +74,65 @@ Result<std::vector<IdRange>> keep_id_ranges(uint32_t host_id, std::optional<SubI
     return out;
 }
 
+uint32_t RootPool::slices() const {
+    return std::min(uids.count, gids.count) / k_ids;
+}
+
+namespace {
+
+// The pool in one file: root's own line, else the default block if no other user's range overlaps it.
+Result<SubIdRange> pool_in(const std::string& text, const char* file) {
+    if (auto own = find_subid_range(text, "root", 0)) return *own;
+    SubIdRange d = k_root_default_pool;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t eol = text.find('\n', pos);
+        std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+        pos = eol == std::string::npos ? text.size() : eol + 1;
+        auto c1 = line.find(':');
+        auto c2 = line.find(':', c1 == std::string::npos ? 0 : c1 + 1);
+        if (c1 == std::string::npos || c2 == std::string::npos) continue;
+        uint64_t start = 0, count = 0;
+        std::string s1 = line.substr(c1 + 1, c2 - c1 - 1), s2 = line.substr(c2 + 1);
+        if (std::from_chars(s1.data(), s1.data() + s1.size(), start).ec != std::errc() ||
+            std::from_chars(s2.data(), s2.data() + s2.size(), count).ec != std::errc())
+            continue;
+        if (start < uint64_t{d.start} + d.count && uint64_t{d.start} < start + count)
+            return make_error("the default ids for root-run machines ({}-{}) overlap the range of {} in {}; give root "
+                              "a range of its own there (usermod --add-subuids/--add-subgids FIRST-LAST root)",
+                              d.start, uint64_t{d.start} + d.count - 1, line.substr(0, c1), file);
+    }
+    return d;
+}
+
+} // namespace
+
+Result<RootPool> root_id_pool(const std::string& subuid, const std::string& subgid) {
+    RootPool p{TRY(pool_in(subuid, "/etc/subuid")), TRY(pool_in(subgid, "/etc/subgid"))};
+    if (p.slices() < 2)
+        return make_error("root's subordinate id range has room for {} blocks of 65536 ids; root-run machines "
+                          "need one for the store and one per machine",
+                          p.slices());
+    return p;
+}
+
+Result<RootPool> root_id_pool() {
+    auto subuid = fs::read_file("/etc/subuid");
+    auto subgid = fs::read_file("/etc/subgid");
+    return root_id_pool(subuid ? *subuid : "", subgid ? *subgid : "");
+}
+
+IdMap slice_map(const RootPool& pool, uint32_t slice) {
+    IdMap m;
+    m.uids = {{0, pool.uids.start + slice * k_ids, k_ids}};
+    m.gids = {{0, pool.gids.start + slice * k_ids, k_ids}};
+    return m;
+}
+
 Result<IdMap> current_user_idmap() {
     uid_t uid = ::getuid();
     gid_t gid = ::getgid();
+    if (uid == 0) return slice_map(TRY(root_id_pool()), 0);
     struct passwd* pw = ::getpwuid(uid);
     std::string name = pw ? pw->pw_name : std::to_string(uid);
     auto subuid = fs::read_file("/etc/subuid");

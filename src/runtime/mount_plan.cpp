@@ -78,7 +78,8 @@ std::vector<MountStep> plan_boot_mounts(const BootSpec& s) {
     // and the machine's mount namespace is made later from this one, so the kernel locks it.
     if (s.home_mount != HomeMount::none && !s.home.empty() && s.home != "/") {
         std::string home = s.home.substr(s.home.find_first_not_of('/'));
-        p.push_back({K::bind, home, s.home, "", s.home_mount == HomeMount::ro ? attr::rdonly : 0});
+        const std::string& source = s.home_source.empty() ? s.home : s.home_source;
+        p.push_back({K::bind, home, source, "", s.home_mount == HomeMount::ro ? attr::rdonly : 0});
         // The data directory below a shared home holds every machine's layers and state: never visible.
         const std::string& d = s.data_dir;
         if (!d.empty() && (d == s.home || d.rfind(s.home + "/", 0) == 0))

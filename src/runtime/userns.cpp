@@ -6,6 +6,8 @@
 #include <grp.h>
 #include <sched.h>
 #include <spawn.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include "base/fs.hpp"
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
+#include "runtime/spawn.hpp"
 
 extern char** environ;
 
@@ -96,11 +99,15 @@ Result<void> write_map(pid_t pid, const char* tool, const char* file, const std:
         (void)write_all(result_fd, out.data(), out.size()); // the parent reports a silent child anyway
         ::_exit(1);
     };
+    // Dumpable only until the map is written: newuidmap checks who owns this process's /proc entry.
+    harden_child({go_fd, ready_fd, result_fd});
+    (void)::prctl(PR_SET_DUMPABLE, 1);
     if (::unshare(CLONE_NEWUSER) != 0)
         fail(errno, fmt::format("unshare user namespace: {}", std::strerror(errno)));
     char c = 'u';
     if (::write(ready_fd, &c, 1) != 1) ::_exit(1);
     if (::read(go_fd, &c, 1) != 1 || c != 'g') ::_exit(1);
+    (void)::prctl(PR_SET_DUMPABLE, 0);
     if (::setresgid(0, 0, 0) != 0) fail(errno, fmt::format("setresgid 0: {}", std::strerror(errno)));
     (void)::setgroups(
         0, nullptr); // denied when the gid map came without setgroups; supplementary groups are harmless
@@ -172,6 +179,7 @@ Result<void> enter_userns(const IdMap& map) {
     pid_t helper = ::fork();
     if (helper < 0) return sys_error(errno, "fork");
     if (helper == 0) {
+        harden_child({go_r.get(), done_w.get()});
         go_w.reset();
         done_r.reset();
         char c = 0;
@@ -207,6 +215,51 @@ IdMap nested_identity(const IdMap& map) {
     for (const auto& r : map.gids)
         out.gids.push_back({r.inside, r.inside, r.count});
     return out;
+}
+
+Result<UniqueFd> make_userns_fd(const IdMap& map) {
+    int go[2];
+    if (::pipe2(go, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
+    UniqueFd go_r(go[0]), go_w(go[1]), ready_r, ready_w;
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
+    ready_r.reset(ready[0]);
+    ready_w.reset(ready[1]);
+    pid_t pid = ::fork();
+    if (pid < 0) return sys_error(errno, "fork");
+    if (pid == 0) {
+        harden_child({go_r.get(), ready_w.get()});
+        go_w.reset(); // else our own copy would keep the read below from ever seeing the end
+        ready_r.reset();
+        char c = ::unshare(CLONE_NEWUSER) == 0 ? 'u' : 'x';
+        (void)!::write(ready_w.get(), &c, 1); // the parent reads silence as failure
+        (void)!::read(go_r.get(), &c, 1);     // held until the parent has the namespace
+        ::_exit(0);
+    }
+    ready_w.reset();
+    go_r.reset();
+    ScopeExit reap([&] {
+        go_w.reset();
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    });
+    char c = 0;
+    if (::read(ready_r.get(), &c, 1) != 1 || c != 'u') return make_error("create a user namespace for an id mapping");
+    TRY(write_id_maps(pid, map));
+    UniqueFd fd(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return sys_error(errno, "open the id-mapping user namespace");
+    return fd;
+}
+
+Result<UniqueFd> idmapped_tree(const std::string& path, int userns) {
+    UniqueFd tree(::open_tree(AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (!tree.valid()) return sys_error(errno, fmt::format("clone the mount at \"{}\"", path));
+    struct mount_attr a {};
+    a.attr_set = MOUNT_ATTR_IDMAP;
+    a.userns_fd = static_cast<uint64_t>(userns);
+    if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &a, sizeof a) != 0)
+        return sys_error(errno, fmt::format("idmapped mount of \"{}\"", path));
+    return tree;
 }
 
 Result<void> run_as_mapped_root(const IdMap& map, const std::function<Result<void>()>& work) {

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "base/result.hpp"
+#include "base/unique_fd.hpp"
 #include "runtime/idmap.hpp"
 
 namespace ctr::runtime {
@@ -27,6 +28,15 @@ Result<void> enter_userns(const IdMap& map);
 
 // The same ids again, one level down: each inside range of `map` mapped to itself.
 IdMap nested_identity(const IdMap& map);
+
+// A user namespace with `map` that no process lives in, as an fd: the id mapping of an idmapped mount.
+// Root only (it writes the map directly).
+Result<UniqueFd> make_userns_fd(const IdMap& map);
+
+// A detached clone of the mount tree at `path` through which the ids on disk are seen mapped by
+// `userns` (mount_setattr MOUNT_ATTR_IDMAP): on-disk id X appears as the host id that `userns` maps
+// its id X to. Needs the host's root; fails on file systems without idmapped mount support.
+Result<UniqueFd> idmapped_tree(const std::string& path, int userns);
 
 // Runs `work` directly when `map` is the identity (root without subordinate ids), else in a namespace.
 Result<void> run_as_mapped_root(const IdMap& map, const std::function<Result<void>()>& work);

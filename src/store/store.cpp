@@ -3,6 +3,7 @@
 #include "store/store.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,7 +43,37 @@ std::string now_rfc3339() {
 }
 
 Result<Store> Store::open() {
-    return open_at(data_dir());
+    Store s = TRY(open_at(data_dir()));
+    if (::geteuid() == 0) TRY(s.ensure_root_ids());
+    return s;
+}
+
+Result<void> Store::ensure_root_ids() {
+    if (::geteuid() != 0) return {};
+    runtime::IdMap map = TRY(id_map());
+    std::string want = fmt::format("{} {}\n", map.uids.at(0).outside, map.gids.at(0).outside);
+    std::string marker = m_root + "/ids";
+    if (auto have = fs::read_file(marker); have && *have == want) return {};
+    auto held = TRY(lock());
+    if (auto have = fs::read_file(marker); have && *have == want) return {};
+    // Every unpacked tree goes (they are caches of the blobs), then the named images' layers come back.
+    std::string layers = m_root + "/layers/sha256";
+    if (DIR* d = ::opendir(layers.c_str())) {
+        std::vector<std::string> names;
+        while (struct dirent* e = ::readdir(d))
+            if (std::string n = e->d_name; n != "." && n != "..") names.push_back(n);
+        ::closedir(d);
+        for (const auto& n : names)
+            TRY(fs::remove_tree(layers + "/" + n));
+    }
+    for (const auto& rec : TRY(list())) {
+        auto img = get(rec);
+        if (!img) continue; // a broken image stays broken: `image rm` still removes it
+        for (size_t i = 0; i < img->manifest.layers.size() && i < img->config.diff_ids.size(); ++i)
+            if (has_blob(img->manifest.layers[i].digest))
+                TRY(add_layer(img->manifest.layers[i], img->config.diff_ids[i]));
+    }
+    return fs::write_file_atomic(marker, want, 0600);
 }
 
 Result<Store> Store::open_at(const std::string& root) {
@@ -72,6 +103,7 @@ Result<std::string> Store::make_work_dir(const std::string& purpose) {
 }
 
 Result<void> Store::remove_owned_tree(const std::string& path) {
+    if (::geteuid() == 0) return fs::remove_tree(path); // the host's root may remove any id's files
     // Unpacked trees belong to the mapped ids; only root of the user namespace may delete them.
     runtime::IdMap map = TRY(id_map());
     return runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(path); });
@@ -156,13 +188,17 @@ Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& d
     std::string tmp = TRY(fs::make_temp_dir(m_root + "/layers/sha256", fmt::format("tmp-{}-", ::getpid())));
     std::string blob = blob_path(layer.digest);
     runtime::IdMap map = TRY(id_map());
+    // Root of the namespace may not even enter the data directory when the host's root owns it (a
+    // root-run store): it gets the blob and its directory as descriptors, the directory its own.
+    UniqueFd blob_fd(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd dir_fd(::open(tmp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!blob_fd.valid() || !dir_fd.valid()) return sys_error(errno, fmt::format("open layer {}", layer.digest.str()));
+    if (::geteuid() == 0 && ::chown(tmp.c_str(), map.uids.at(0).outside, map.gids.at(0).outside) != 0)
+        return sys_error(errno, fmt::format("chown \"{}\"", tmp));
+    std::string blob_in = fmt::format("/proc/self/fd/{}", blob_fd.get());
+    std::string dir_in = fmt::format("/proc/self/fd/{}", dir_fd.get());
     auto r = runtime::run_as_mapped_root(map, [&]() -> Result<void> {
-        auto u = unpack_layer(blob, tmp, diff_id);
-        if (!u) {
-            (void)fs::remove_tree(tmp); // the parent retries; the error that matters is the unpack one
-            return u;
-        }
-        return {};
+        return unpack_layer(blob_in, dir_in, diff_id); // a failed tree is removed below, by the parent
     });
     if (!r) {
         (void)remove_owned_tree(tmp); // gone already unless the helper died; a later lock() retries

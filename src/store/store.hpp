@@ -54,6 +54,11 @@ public:
     // The user's keep-id map, read from the password database and /etc/subuid when first needed (only
     // for work on unpacked files, so commands like `machine run` never pay for it).
     Result<runtime::IdMap> id_map() const;
+    // For the host's root: makes sure every layer is unpacked under the store's block of root's id pool
+    // (recorded in "ids"). Layers unpacked under another map (the identity map of versions before
+    // root-run machines got private ids, or an earlier pool) are unpacked again from their blobs, once.
+    // Takes the store lock when it has work to do. A no-op for other users.
+    Result<void> ensure_root_ids();
 
     // Serialises changes to images, layers and names. Also clears work files of dead commands.
     Result<FileLock> lock();

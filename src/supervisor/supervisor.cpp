@@ -348,12 +348,63 @@ int supervise(const std::string& name) {
     }
     UniqueFd stdio_log(::open((dir + "/stdio.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
 
-    auto map = runtime::current_user_idmap();
-    if (!map) return fail(map.error().message);
-    if (map->identity()) {
-        // Root without subordinate ids: ids 0..65535 map to themselves. A map narrower than the whole id
-        // space is also how systemd recognises a user namespace and skips units it cannot run there.
-        map->uids = map->gids = {{0, 0, 65536}};
+    // The supervisor's namespace maps the machine's ids and, so it can keep working on the user's files,
+    // the user's own: for a regular user the keep-id map; for root the machine's private block, with the
+    // host's root at k_host_root_inside (outside the machine's ids, so not mapped into the machine).
+    bool root_run = ::getuid() == 0;
+    runtime::IdMap map;
+    runtime::IdMap machine_map; // the machine's namespace, one level further down
+    uid_t own_uid = ::getuid();
+    gid_t own_gid = ::getgid();
+    std::vector<UniqueFd> idmapped_layers;
+    UniqueFd idmapped_home;
+    if (root_run) {
+        if (cfg->ids.count == 0)
+            return fail(fmt::format("container machine {} was made before root-run machines got ids of their own, so "
+                                    "its files belong to the host's root: remove it and create it again",
+                                    name));
+        constexpr uint32_t k_host_root_inside = 65536;
+        map.uids = {{0, cfg->ids.uid, cfg->ids.count}, {k_host_root_inside, 0, 1}};
+        map.gids = {{0, cfg->ids.gid, cfg->ids.count}, {k_host_root_inside, 0, 1}};
+        machine_map.uids = machine_map.gids = {{0, 0, cfg->ids.count}};
+        own_uid = own_gid = k_host_root_inside;
+        // The console is the machine root's terminal: the host's root allocated it.
+        if (::chown(spec.console.c_str(), cfg->ids.uid, cfg->ids.gid) != 0)
+            return fail(fmt::format("chown the console: {}", std::strerror(errno)));
+        // The layers are stored once, under the store's block; each machine sees them through idmapped
+        // mounts that show that block as its own. Made now, while this process is the host's root.
+        auto store_map = store.id_map();
+        if (!store_map) return fail(store_map.error().message);
+        runtime::IdMap layer_view;
+        layer_view.uids = {{store_map->uids.at(0).outside, cfg->ids.uid, cfg->ids.count}};
+        layer_view.gids = {{store_map->gids.at(0).outside, cfg->ids.gid, cfg->ids.count}};
+        auto layers_ns = runtime::make_userns_fd(layer_view);
+        if (!layers_ns) return fail(layers_ns.error().message);
+        for (auto it = img->config.diff_ids.rbegin(); it != img->config.diff_ids.rend(); ++it) {
+            auto tree = runtime::idmapped_tree(store.layer_path(*it), layers_ns->get());
+            if (!tree)
+                return fail(fmt::format("{} (root-run machines need idmapped mounts: Linux 5.19 or later, and a "
+                                        "file system that supports them for the data directory)",
+                                        tree.error().message));
+            idmapped_layers.push_back(std::move(tree).value());
+        }
+        // Root's home: its own files are root's inside (host uid 0 shows as the machine's root), and files
+        // root writes there from inside belong to the host's root.
+        if (boot->home_mount != "none" && !cfg->user.home.empty()) {
+            runtime::IdMap home_view;
+            home_view.uids = {{0, cfg->ids.uid, cfg->ids.count}};
+            home_view.gids = {{0, cfg->ids.gid, cfg->ids.count}};
+            auto home_ns = runtime::make_userns_fd(home_view);
+            if (!home_ns) return fail(home_ns.error().message);
+            auto tree = runtime::idmapped_tree(cfg->user.home, home_ns->get());
+            if (!tree) return fail(tree.error().message);
+            idmapped_home = std::move(tree).value();
+        }
+    } else {
+        auto user_map = runtime::current_user_idmap();
+        if (!user_map) return fail(user_map.error().message);
+        map = *user_map;
+        machine_map = runtime::nested_identity(map);
     }
     std::string cgroup;
     // Started in a delegated scope of its own (lifecycle's start()): the machine's cgroup goes beside
@@ -386,16 +437,14 @@ int supervise(const std::string& name) {
     // The supervisor works from a user namespace of its own: mounts it makes there (the read-only
     // home) are locked for the machine, whose namespaces are created one level further down, so root
     // in the machine can neither remount them writable nor get under them.
-    uid_t host_uid = ::getuid();
-    gid_t host_gid = ::getgid();
-    if (auto e = runtime::enter_userns(*map); !e) return fail(e.error().message);
+    if (auto e = runtime::enter_userns(map); !e) return fail(e.error().message);
     // Files the supervisor writes from here on (state, logs, cgroups) stay the user's own: the user's ids
     // map to themselves in this namespace. Root's other capabilities (mount, id maps) remain.
     auto fs_ids = [](uid_t u, gid_t g) {
         (void)::setfsgid(g); // cannot fail for a mapped id; the next write would show it
         (void)::setfsuid(u);
     };
-    fs_ids(host_uid, host_gid);
+    fs_ids(own_uid, own_gid);
     // Never dumpable while a machine process may run: root in the machine is the same host id as our own
     // root here, and could otherwise ptrace the supervisor, which sees the host's files as the user.
     // (Dumpable until now, because newuidmap checks who owns our /proc entry.) boot_init() makes an
@@ -403,6 +452,27 @@ int supervise(const std::string& name) {
     (void)::prctl(PR_SET_DUMPABLE, 0);
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
         return fail(fmt::format("make the supervisor's mounts private: {}", std::strerror(errno)));
+    if (root_run) {
+        // The machine's root walks from its directory into rootfs/ when it boots (boot.cpp), without
+        // access to the data directory above: search permission here, for nobody else can get this far.
+        if (::chmod(dir.c_str(), 0711) != 0) return fail(fmt::format("chmod \"{}\": {}", dir, std::strerror(errno)));
+        // The idmapped trees go where the overlay and the mount plan can name them, in this namespace only.
+        spec.lowerdirs.clear();
+        for (size_t i = 0; i < idmapped_layers.size(); ++i) {
+            std::string at = fmt::format("{}/lower/{}", dir, i);
+            if (auto r = fs::make_dirs(at, 0700); !r) return fail(r.error().message);
+            if (::move_mount(idmapped_layers[i].get(), "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+                return fail(fmt::format("attach layer {} at \"{}\": {}", i, at, std::strerror(errno)));
+            spec.lowerdirs += (spec.lowerdirs.empty() ? "" : ":") + at;
+        }
+        if (idmapped_home.valid()) {
+            std::string at = dir + "/home";
+            if (auto r = fs::make_dirs(at, 0700); !r) return fail(r.error().message);
+            if (::move_mount(idmapped_home.get(), "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+                return fail(fmt::format("attach the home at \"{}\": {}", at, std::strerror(errno)));
+            spec.home_source = at;
+        }
+    }
     // Boot init and watch it until it exits. When it asked for a reboot (and nobody asked to stop), boot
     // it again, as a host's firmware would; an init that keeps rebooting at once is stopped instead.
     int stop_signal = img->config.stop_signal.empty() ? 0 : parse_signal(img->config.stop_signal);
@@ -433,8 +503,8 @@ int supervise(const std::string& name) {
             }
         }
         fs_ids(0, 0);
-        auto booted = runtime::boot_init(spec, runtime::nested_identity(*map), "");
-        fs_ids(host_uid, host_gid);
+        auto booted = runtime::boot_init(spec, machine_map, "");
+        fs_ids(own_uid, own_gid);
         if (!cgroup.empty()) (void)runtime::move_to_cgroup(own_cgroup, ::getpid()); // else stays, harmless
         for (const auto& d : limits.attach)
             (void)runtime::move_to_cgroup(d.substr(0, d.rfind('/')), ::getpid()); // same
