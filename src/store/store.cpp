@@ -17,6 +17,7 @@
 
 #include "base/fs.hpp"
 #include "base/log.hpp"
+#include "base/size.hpp"
 #include "runtime/userns.hpp"
 #include "store/unpack.hpp"
 
@@ -144,8 +145,12 @@ Result<oci::Digest> Store::put_blob_data(std::string_view data) {
     return d;
 }
 
-Result<std::string> Store::read_blob(const oci::Digest& d) const {
-    auto data = fs::read_file(blob_path(d));
+Result<std::string> Store::read_blob(const oci::Digest& d, size_t max_size) const {
+    auto data = fs::read_file(blob_path(d), max_size);
+    if (!data && data.error().errnum == EFBIG)
+        return Error{fmt::format("blob {} is larger than {}, the most an image document may be", d.str(),
+                                 format_limit(max_size)),
+                     EFBIG};
     if (!data) return make_error("blob {} is missing from the store", d.str());
     if (oci::sha256_of(*data) != d) return make_error("blob {} in the store is corrupt", d.str());
     return std::move(data).value();
@@ -153,11 +158,12 @@ Result<std::string> Store::read_blob(const oci::Digest& d) const {
 
 Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& diff_id) {
     if (has_layer(diff_id)) return {};
+    uint64_t max_size = TRY(max_layer_size());
     std::string tmp = TRY(fs::make_temp_dir(m_root + "/layers/sha256", fmt::format("tmp-{}-", ::getpid())));
     std::string blob = blob_path(layer.digest);
     runtime::IdMap map = TRY(id_map());
     auto r = runtime::run_as_mapped_root(map, [&]() -> Result<void> {
-        auto u = unpack_layer(blob, tmp, diff_id);
+        auto u = unpack_layer(blob, tmp, diff_id, max_size);
         if (!u) {
             (void)fs::remove_tree(tmp); // the parent retries; the error that matters is the unpack one
             return u;
@@ -209,9 +215,9 @@ Result<void> Store::write_records(const std::vector<ImageRecord>& recs) {
 Result<Image> Store::get(const ImageRecord& rec) const {
     Image img;
     img.record = rec;
-    img.manifest_json = TRY(read_blob(rec.digest));
+    img.manifest_json = TRY(read_blob(rec.digest, oci::k_max_manifest_size));
     img.manifest = TRY(oci::parse_manifest(img.manifest_json));
-    img.config_json = TRY(read_blob(img.manifest.config.digest));
+    img.config_json = TRY(read_blob(img.manifest.config.digest, oci::k_max_config_size));
     img.config = TRY(oci::parse_config(img.config_json));
     img.size = img.manifest_json.size() + static_cast<uint64_t>(img.manifest.config.size);
     for (const auto& l : img.manifest.layers)

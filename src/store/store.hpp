@@ -74,8 +74,9 @@ public:
     std::string partial_path(const oci::Digest& d) const;
     // Moves a file the caller has already verified to hash to `d` into the content store.
     Result<void> put_verified_blob(const std::string& path, const oci::Digest& d);
-    // Reads a blob and checks it still hashes to its name.
-    Result<std::string> read_blob(const oci::Digest& d) const;
+    // Reads a blob (a JSON document) and checks it still hashes to its name. A blob of more than
+    // `max_size` bytes (oci::k_max_manifest_size, k_max_config_size) fails after reading max_size + 1.
+    Result<std::string> read_blob(const oci::Digest& d, size_t max_size) const;
 
     // Unpacks the blob `layer` into layers/<diff_id> unless that layer is already there. The uncompressed
     // stream must hash to `diff_id`; on any failure nothing is left under layers/.
