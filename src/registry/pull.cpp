@@ -126,6 +126,9 @@ Result<void> fetch_layers(Client& client, store::Store& store, const std::vector
 Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const PullOptions& o) {
     NullObserver null_observer;
     PullObserver& obs = o.observer ? *o.observer : null_observer;
+    // Before any thread (libcurl's resolver, the layer workers): layers are unpacked in the user
+    // namespace by children of this helper, never by forking a process that has threads.
+    TRY(store.start_layer_helper());
     Client client = TRY(Client::open(ref.registry_host(), ref.path, o.client));
     TRY(client.ping());
 
@@ -189,7 +192,6 @@ Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const Pu
     for (const auto& j : jobs)
         descs.push_back(j.desc);
     obs.layers(descs);
-    (void)TRY(store.id_map()); // read once here, not from several threads
 
     for (int round = 0;; ++round) {
         if (round > 0)

@@ -60,9 +60,12 @@ Result<void> support_store_filters(struct archive* a) {
 
 const char* unsupported_compression(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return nullptr;
+    return fd.valid() ? unsupported_compression(fd.get()) : nullptr;
+}
+
+const char* unsupported_compression(int fd) {
     char head[16];
-    ssize_t n = ::read(fd.get(), head, sizeof head);
+    ssize_t n = ::pread(fd, head, sizeof head, 0);
     if (n <= 0) return nullptr;
     std::string_view got(head, static_cast<size_t>(n));
     for (const auto& m : k_refused)

@@ -49,6 +49,7 @@ CTR_LAZY_FUNCTION(k_libarchive, archive_read_free)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_new)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_next_header)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_open)
+CTR_LAZY_FUNCTION(k_libarchive, archive_read_open_fd)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_open_filename)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_support_filter_gzip)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_support_filter_zstd)
@@ -87,6 +88,8 @@ Result<void> support_store_filters(struct archive* a);
 // "xz", "bzip2", … when the file at `path` starts with the magic of a compression the store does not
 // read; nullptr otherwise (including when it cannot be read). For error messages only.
 const char* unsupported_compression(const std::string& path);
+// The same for an open file, read from its start (pread: the offset does not move).
+const char* unsupported_compression(int fd);
 
 } // namespace store
 

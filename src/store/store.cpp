@@ -3,6 +3,7 @@
 #include "store/store.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,10 +73,56 @@ Result<std::string> Store::make_work_dir(const std::string& purpose) {
     return fs::make_temp_dir(m_root + "/tmp", fmt::format("{}-{}-", ::getpid(), purpose));
 }
 
+namespace {
+
+// Work on unpacked layers, which only root of the user namespace may do: a request is its fields
+// joined by NUL (paths may hold any other byte), "unpack" DEST DIFF_ID MAX_SIZE with the blob as `fd`,
+// or "remove" PATH. Runs in a forked child: `fd` is owned here.
+std::string layer_request(std::initializer_list<std::string> fields) {
+    std::string out;
+    for (const auto& f : fields)
+        out += f + '\0';
+    return out;
+}
+
+Result<void> do_layer_work(const std::string& request, int fd) {
+    UniqueFd blob(fd);
+    std::vector<std::string> f;
+    for (size_t i = 0, j; i < request.size(); i = j + 1) {
+        j = request.find('\0', i);
+        if (j == std::string::npos) j = request.size();
+        f.push_back(request.substr(i, j - i));
+    }
+    if (f.size() == 4 && f[0] == "unpack" && blob.valid()) {
+        oci::Digest diff_id = TRY(oci::parse_digest(f[2]));
+        auto u = unpack_layer(blob.get(), f[1], diff_id, std::strtoull(f[3].c_str(), nullptr, 10));
+        if (!u) (void)fs::remove_tree(f[1]); // the caller retries; the error that matters is the unpack one
+        return u;
+    }
+    if (f.size() == 2 && f[0] == "remove") return fs::remove_tree(f[1]);
+    return make_error("invalid layer request");
+}
+
+} // namespace
+
+Result<void> Store::start_layer_helper() {
+    if (m_helper) return {};
+    runtime::IdMap map = TRY(id_map());
+    m_helper = std::make_shared<runtime::UsernsHelper>(TRY(runtime::UsernsHelper::start(map, do_layer_work)));
+    return {};
+}
+
+Result<void> Store::layer_work(const std::string& request, int fd) {
+    if (m_helper) return m_helper->call(request, fd);
+    runtime::IdMap map = TRY(id_map());
+    return runtime::run_as_mapped_root(map, [&] {
+        return do_layer_work(request, fd >= 0 ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1);
+    });
+}
+
 Result<void> Store::remove_owned_tree(const std::string& path) {
     // Unpacked trees belong to the mapped ids; only root of the user namespace may delete them.
-    runtime::IdMap map = TRY(id_map());
-    return runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(path); });
+    return layer_work(layer_request({"remove", path}), -1);
 }
 
 Result<runtime::IdMap> Store::id_map() const {
@@ -159,17 +206,11 @@ Result<std::string> Store::read_blob(const oci::Digest& d, size_t max_size) cons
 Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& diff_id) {
     if (has_layer(diff_id)) return {};
     uint64_t max_size = TRY(max_layer_size());
-    std::string tmp = TRY(fs::make_temp_dir(m_root + "/layers/sha256", fmt::format("tmp-{}-", ::getpid())));
     std::string blob = blob_path(layer.digest);
-    runtime::IdMap map = TRY(id_map());
-    auto r = runtime::run_as_mapped_root(map, [&]() -> Result<void> {
-        auto u = unpack_layer(blob, tmp, diff_id, max_size);
-        if (!u) {
-            (void)fs::remove_tree(tmp); // the parent retries; the error that matters is the unpack one
-            return u;
-        }
-        return {};
-    });
+    UniqueFd blob_fd(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!blob_fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", blob));
+    std::string tmp = TRY(fs::make_temp_dir(m_root + "/layers/sha256", fmt::format("tmp-{}-", ::getpid())));
+    auto r = layer_work(layer_request({"unpack", tmp, diff_id.str(), std::to_string(max_size)}), blob_fd.get());
     if (!r) {
         (void)remove_owned_tree(tmp); // gone already unless the helper died; a later lock() retries
         return wrap(std::move(r).error(), fmt::format("layer {}", layer.digest.str()));

@@ -70,19 +70,26 @@ la_ssize_t stream_read(struct archive*, void* opaque, const void** out) {
     return n;
 }
 
-Result<std::unique_ptr<Stream>> open_stream(const std::string& path, uint64_t limit) {
+// `what` names the blob in messages.
+Result<std::unique_ptr<Stream>> open_stream(int fd, const std::string& what, uint64_t limit) {
     auto s = std::make_unique<Stream>();
     s->limit = limit;
     s->raw.reset(archive_read_new());
     TRY(support_store_filters(s->raw.get()));
     archive_read_support_format_raw(s->raw.get());
-    if (archive_read_open_filename(s->raw.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
-        return make_error("open \"{}\": {}", path, archive_error_string(s->raw.get()));
+    if (archive_read_open_fd(s->raw.get(), fd, 1 << 16) != ARCHIVE_OK)
+        return make_error("open {}: {}", what, archive_error_string(s->raw.get()));
     struct archive_entry* e = nullptr;
     int r = archive_read_next_header(s->raw.get(), &e);
-    if (r == ARCHIVE_EOF) return make_error("\"{}\" is empty", path);
-    if (r < ARCHIVE_WARN) return make_error("read \"{}\": {}", path, archive_error_string(s->raw.get()));
+    if (r == ARCHIVE_EOF) return make_error("{} is empty", what);
+    if (r < ARCHIVE_WARN) return make_error("read {}: {}", what, archive_error_string(s->raw.get()));
     return s;
+}
+
+Result<UniqueFd> open_blob(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
+    return fd;
 }
 
 // Drains what the tar reader left (end-of-archive padding) so the digest covers the whole stream.
@@ -97,8 +104,8 @@ Result<oci::Digest> finish_stream(Stream& s) {
 }
 
 // Why a blob the tar reader could not start on is no layer: a compression we do not read is named.
-Error not_a_tar(const std::string& blob_path, const std::string& why) {
-    if (const char* c = unsupported_compression(blob_path))
+Error not_a_tar(int blob_fd, const std::string& why) {
+    if (const char* c = unsupported_compression(blob_fd))
         return make_error("compressed with {}, which the store does not read (layers are tar, plain or "
                           "compressed with gzip or zstd)",
                           c);
@@ -372,12 +379,11 @@ Error too_many_entries() {
     return Error{fmt::format("has more than {} entries", k_max_layer_entries), EFBIG};
 }
 
-Result<void> unpack_entries(int root, Stream& stream, const std::string& blob_path,
-                            const std::optional<oci::Digest>& diff_id) {
+Result<void> unpack_entries(int root, Stream& stream, int blob_fd, const std::optional<oci::Digest>& diff_id) {
     ArchiveReader tar(archive_read_new());
     archive_read_support_format_tar(tar.get());
     if (archive_read_open(tar.get(), &stream, nullptr, stream_read, nullptr) != ARCHIVE_OK)
-        return not_a_tar(blob_path, stream.error.empty() ? archive_error_string(tar.get()) : stream.error);
+        return not_a_tar(blob_fd, stream.error.empty() ? archive_error_string(tar.get()) : stream.error);
     Unpacker unpacker(root, tar.get());
     std::string last = "(start of archive)";
     size_t entries = 0;
@@ -389,7 +395,7 @@ Result<void> unpack_entries(int root, Stream& stream, const std::string& blob_pa
             std::string why = !stream.error.empty()             ? stream.error
                               : archive_error_string(tar.get()) ? archive_error_string(tar.get())
                                                                 : "unreadable header";
-            if (entries == 0) return not_a_tar(blob_path, why);
+            if (entries == 0) return not_a_tar(blob_fd, why);
             return make_error("entry after \"{}\": {}", last, why);
         }
         if (++entries > k_max_layer_entries) return too_many_entries();
@@ -416,19 +422,26 @@ Result<uint64_t> max_layer_size() {
     return *size;
 }
 
-Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_dir,
-                          const std::optional<oci::Digest>& diff_id, uint64_t max_size) {
+Result<void> unpack_layer(int blob_fd, const std::string& dest_dir, const std::optional<oci::Digest>& diff_id,
+                          uint64_t max_size) {
     UniqueFd root = TRY(fs::open_dir(dest_dir));
     if (::fchmod(root.get(), 0755) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", dest_dir));
-    auto stream = TRY(open_stream(blob_path, max_size));
-    auto r = unpack_entries(root.get(), *stream, blob_path, diff_id);
+    auto stream = TRY(open_stream(blob_fd, "the layer blob", max_size));
+    auto r = unpack_entries(root.get(), *stream, blob_fd, diff_id);
     // Past the limit the tar reader fails in whatever way a cut stream makes it: the limit is the news.
     if (!r && stream->over_limit) return too_big(max_size);
     return r;
 }
 
+Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_dir,
+                          const std::optional<oci::Digest>& diff_id, uint64_t max_size) {
+    UniqueFd blob = TRY(open_blob(blob_path));
+    return unpack_layer(blob.get(), dest_dir, diff_id, max_size);
+}
+
 Result<oci::Digest> tar_diff_id(const std::string& blob_path, uint64_t max_size) {
-    auto stream = TRY(open_stream(blob_path, max_size));
+    UniqueFd blob = TRY(open_blob(blob_path));
+    auto stream = TRY(open_stream(blob.get(), fmt::format("\"{}\"", blob_path), max_size));
     ArchiveReader tar(archive_read_new());
     archive_read_support_format_tar(tar.get());
     if (archive_read_open(tar.get(), stream.get(), nullptr, stream_read, nullptr) != ARCHIVE_OK)

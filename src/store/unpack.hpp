@@ -20,7 +20,7 @@ Result<uint64_t> max_layer_size();
 // the end of the unpack, and no real layer comes near it.
 inline constexpr uint64_t k_max_layer_entries = 4 << 20;
 
-// Unpacks `blob_path` into `dest_dir`, which must exist and be empty. Nothing is ever created outside
+// Unpacks the blob `blob_fd` (read from its start, left open) into `dest_dir`, which must exist and be empty. Nothing is ever created outside
 // `dest_dir`: ".." names are refused, absolute names are taken relative to it, and parents are opened
 // without following symbolic links, so links planted by earlier entries lead nowhere. Fails with an
 // error naming the offending entry; the caller removes `dest_dir` on failure. When `diff_id` is given the
@@ -28,6 +28,9 @@ inline constexpr uint64_t k_max_layer_entries = 4 << 20;
 // a tar, plain or compressed with gzip or zstd, decompressed in this process (never by a program).
 // Fails with errno EFBIG as soon as the uncompressed stream passes `max_size` bytes or the tar has more
 // than k_max_layer_entries entries.
+Result<void> unpack_layer(int blob_fd, const std::string& dest_dir, const std::optional<oci::Digest>& diff_id,
+                          uint64_t max_size);
+// The same with the blob opened from `blob_path`.
 Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_dir,
                           const std::optional<oci::Digest>& diff_id, uint64_t max_size);
 
