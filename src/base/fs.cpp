@@ -9,8 +9,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
+
+#include "base/size.hpp"
 
 namespace ctr::fs {
 
@@ -31,16 +35,23 @@ Result<void> make_dirs(const std::string& path, mode_t mode) {
 }
 
 Result<std::string> read_file(const std::string& path) {
+    return read_file(path, SIZE_MAX - 1);
+}
+
+Result<std::string> read_file(const std::string& path, size_t max_size) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
     std::string out;
     char buf[65536];
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        size_t want = std::min(sizeof buf, max_size + 1 - out.size());
+        ssize_t n = ::read(fd.get(), buf, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return sys_error(errno, fmt::format("read \"{}\"", path));
         if (n == 0) break;
         out.append(buf, static_cast<size_t>(n));
+        if (out.size() > max_size)
+            return Error{fmt::format("\"{}\" is larger than {}", path, format_limit(max_size)), EFBIG};
     }
     return out;
 }

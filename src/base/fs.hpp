@@ -14,6 +14,9 @@ namespace ctr::fs {
 // Creates `path` and missing parents with `mode`; existing directories are fine.
 Result<void> make_dirs(const std::string& path, mode_t mode);
 Result<std::string> read_file(const std::string& path);
+// The same for files from elsewhere (archives, downloads): reads at most `max_size` + 1 bytes, and
+// fails with errno EFBIG ("\"<path>\" is larger than 4 MiB") when the file holds more than `max_size`.
+Result<std::string> read_file(const std::string& path, size_t max_size);
 // Writes to a temporary file beside `path`, fsyncs, then renames over it: readers see old or new, never half.
 Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
 // Makes a fresh directory "<parent>/<prefix>XXXXXX" and returns its path.

@@ -50,4 +50,15 @@ std::string format_size(uint64_t bytes) {
     return fmt::format("{:.{}f} {}", v, v < 10 ? 2 : (v < 100 ? 1 : 0), k_units[u]);
 }
 
+std::string format_limit(uint64_t bytes) {
+    static const char* k_units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    int u = -1;
+    while (u < 4 && bytes != 0 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        ++u;
+    }
+    if (u < 0) return fmt::format("{} bytes", bytes);
+    return fmt::format("{} {}", bytes, k_units[u]);
+}
+
 } // namespace ctr

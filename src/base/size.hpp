@@ -14,5 +14,7 @@ namespace ctr {
 Result<uint64_t> parse_size(const std::string& text);
 // Decimal units as `docker images` prints them: "512 B", "4.2 MB", "1.07 GB".
 std::string format_size(uint64_t bytes);
+// Binary units, exact, for limits a user sets: "64 GiB", "512 MiB", "1536 KiB", "1000 bytes".
+std::string format_limit(uint64_t bytes);
 
 } // namespace ctr

@@ -60,6 +60,11 @@ struct Manifest {
     std::vector<Descriptor> layers;
 };
 
+// The most read of one JSON document from an archive or a registry. The distribution spec lets a
+// registry refuse manifests over 4 MiB; the configs of real images are far below 8 MiB.
+inline constexpr size_t k_max_manifest_size = 4 << 20; // manifests and indexes
+inline constexpr size_t k_max_config_size = 8 << 20;
+
 struct Index {
     std::string media_type;
     std::vector<Descriptor> manifests;

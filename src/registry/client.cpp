@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.hpp"
+#include "base/size.hpp"
 #include "base/unique_fd.hpp"
 
 namespace ctr::registry {
@@ -273,7 +274,7 @@ Result<Document> Client::manifest(const std::string& tag_or_digest) {
     HttpRequest req;
     req.url = url(fmt::format("/v2/{}/manifests/{}", m_repo, tag_or_digest));
     req.headers.push_back(k_manifest_accept);
-    req.max_body = 4 << 20;
+    req.max_body = oci::k_max_manifest_size;
     std::string what = fmt::format("{}:{}", where(), tag_or_digest);
     if (tag_or_digest.rfind("sha256:", 0) == 0) what = fmt::format("{}@{}", where(), tag_or_digest);
     HttpResponse r = get(req);
@@ -291,7 +292,9 @@ Result<Document> Client::manifest(const std::string& tag_or_digest) {
             "registry {} denied access to {}: run 'container registry login {}' if it needs credentials",
             m_host, where(), m_host);
     }
-    if (r.aborted) return make_error("the manifest of {} is larger than 4 MiB", what);
+    if (r.aborted)
+        return make_error("the manifest of {} is larger than {}, the most a manifest may be", what,
+                          format_limit(oci::k_max_manifest_size));
     if (!r.ok()) return http_error(r, fmt::format("get the manifest of {}", what));
     Document d;
     d.body = std::move(r.body);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/log.hpp"
+#include "base/size.hpp"
 #include "base/unique_fd.hpp"
 
 namespace ctr::registry {
@@ -105,8 +106,7 @@ Result<void> fetch_layers(Client& client, store::Store& store, const std::vector
             // Unpacked beside the store's layers and renamed into place; a concurrent unpack of the same
             // layer loses the rename and drops its copy.
             obs.state(i, PullObserver::State::unpacking);
-            if (auto u = store.add_layer(job.desc, job.diff_id); !u)
-                return fail(wrap(std::move(u).error(), fmt::format("layer {}", job.desc.digest.str())));
+            if (auto u = store.add_layer(job.desc, job.diff_id); !u) return fail(std::move(u).error());
             obs.state(i, PullObserver::State::done);
         }
     };
@@ -126,6 +126,9 @@ Result<void> fetch_layers(Client& client, store::Store& store, const std::vector
 Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const PullOptions& o) {
     NullObserver null_observer;
     PullObserver& obs = o.observer ? *o.observer : null_observer;
+    // Before any thread (libcurl's resolver, the layer workers): layers are unpacked in the user
+    // namespace by children of this helper, never by forking a process that has threads.
+    TRY(store.start_layer_helper());
     Client client = TRY(Client::open(ref.registry_host(), ref.path, o.client));
     TRY(client.ping());
 
@@ -159,10 +162,13 @@ Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const Pu
     TRY(pin.set(pinned));
 
     // The config first: it names the layers' uncompressed digests, and its platform is checked.
+    if (m.config.size > static_cast<int64_t>(oci::k_max_config_size))
+        return make_error("image {}: its config is {} bytes, more than the {} an image config may be", ref.str(),
+                          m.config.size, format_limit(oci::k_max_config_size));
     std::atomic<bool> cancel{false};
     TRY(fetch_into_store(
         client, store, m.config, [](uint64_t) {}, cancel));
-    oci::ImageConfig cfg = TRY(oci::parse_config(TRY(store.read_blob(m.config.digest))));
+    oci::ImageConfig cfg = TRY(oci::parse_config(TRY(store.read_blob(m.config.digest, oci::k_max_config_size))));
     if (o.platform && !oci::platform_matches(*o.platform, cfg.platform))
         return make_error("image {} is for {}, not {}", ref.str(), cfg.platform.str(), o.platform->str());
     if (cfg.diff_ids.size() != m.layers.size())
@@ -186,7 +192,6 @@ Result<PullResult> pull(store::Store& store, const oci::Reference& ref, const Pu
     for (const auto& j : jobs)
         descs.push_back(j.desc);
     obs.layers(descs);
-    (void)TRY(store.id_map()); // read once here, not from several threads
 
     for (int round = 0;; ++round) {
         if (round > 0)

@@ -13,6 +13,7 @@
 
 #include "base/fs.hpp"
 #include "base/log.hpp"
+#include "base/size.hpp"
 #include "store/archive.hpp"
 #include "store/libarchive.hpp"
 
@@ -63,13 +64,20 @@ Result<void> copy_entry_data(struct archive* a, int fd, const std::string& name)
 
 Result<void> stage(const std::string& file, Staged& st) {
     ArchiveReader a(archive_read_new());
-    archive_read_support_filter_all(a.get());
+    TRY(support_store_filters(a.get()));
     archive_read_support_format_tar(a.get());
+    auto not_an_archive = [&] {
+        if (const char* c = unsupported_compression(file))
+            return make_error("\"{}\" is compressed with {}: image load takes a tar, plain or compressed "
+                              "with gzip or zstd",
+                              file, c);
+        return make_error("\"{}\" is not an image archive: {}", file, archive_error_string(a.get()));
+    };
     if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
         int err = archive_errno(a.get());
         if (err == ENOENT || err == EACCES || err == EISDIR)
             return sys_error(err, fmt::format("open \"{}\"", file));
-        return make_error("\"{}\" is not an image archive: {}", file, archive_error_string(a.get()));
+        return not_an_archive();
     }
     size_t entries = 0;
     for (;;) {
@@ -77,8 +85,7 @@ Result<void> stage(const std::string& file, Staged& st) {
         int r = archive_read_next_header(a.get(), &e);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) {
-            if (entries == 0)
-                return make_error("\"{}\" is not an image archive: {}", file, archive_error_string(a.get()));
+            if (entries == 0) return not_an_archive();
             return make_error("\"{}\" is damaged: {}", file, archive_error_string(a.get()));
         }
         ++entries;
@@ -108,6 +115,15 @@ Result<void> stage(const std::string& file, Staged& st) {
     }
     if (entries == 0) return make_error("\"{}\" is not an image archive: it is empty", file);
     return {};
+}
+
+// One of the archive's own JSON files ("index.json"), read whole only when it is at most `max_size`.
+Result<std::string> read_document(const Staged& st, const std::string& name, size_t max_size) {
+    auto text = fs::read_file(st.dir + "/" + name, max_size);
+    if (!text && text.error().errnum == EFBIG)
+        return make_error("the archive's {} is larger than {}, the most it may be", name,
+                          format_limit(max_size));
+    return text;
 }
 
 // Follows archive symlinks (docker save links repeated layers) to a staged file path.
@@ -154,7 +170,7 @@ Result<oci::Digest> take_manifest(Store& store, const Staged& st, const oci::Des
     oci::Descriptor mdesc = desc;
     if (oci::is_index_type(desc.media_type)) {
         TRY(take_blob(store, st, desc));
-        oci::Index idx = TRY(oci::parse_index(TRY(store.read_blob(desc.digest))));
+        oci::Index idx = TRY(oci::parse_index(TRY(store.read_blob(desc.digest, oci::k_max_manifest_size))));
         oci::Platform want = oci::host_platform();
         auto it = std::find_if(idx.manifests.begin(), idx.manifests.end(), [&](const oci::Descriptor& m) {
             return m.platform && oci::platform_matches(want, *m.platform);
@@ -166,9 +182,9 @@ Result<oci::Digest> take_manifest(Store& store, const Staged& st, const oci::Des
         return make_error("unsupported media type \"{}\" in index.json", desc.media_type);
     }
     TRY(take_blob(store, st, mdesc));
-    oci::Manifest m = TRY(oci::parse_manifest(TRY(store.read_blob(mdesc.digest))));
+    oci::Manifest m = TRY(oci::parse_manifest(TRY(store.read_blob(mdesc.digest, oci::k_max_manifest_size))));
     TRY(take_blob(store, st, m.config));
-    oci::ImageConfig cfg = TRY(oci::parse_config(TRY(store.read_blob(m.config.digest))));
+    oci::ImageConfig cfg = TRY(oci::parse_config(TRY(store.read_blob(m.config.digest, oci::k_max_config_size))));
     if (cfg.diff_ids.size() != m.layers.size())
         return make_error("image config lists {} layers, the manifest {}", cfg.diff_ids.size(),
                           m.layers.size());
@@ -199,7 +215,7 @@ Result<std::string> oci_image_name(const oci::Descriptor& d, const std::string& 
 
 Result<std::vector<std::pair<std::string, oci::Digest>>> load_oci(Store& store, const Staged& st,
                                                                   const std::string& file) {
-    std::string text = TRY(fs::read_file(st.dir + "/index.json"));
+    std::string text = TRY(read_document(st, "index.json", oci::k_max_manifest_size));
     auto kind = oci::document_kind(text);
     if (!kind) return wrap(std::move(kind).error(), "index.json");
     oci::Index idx = TRY(oci::parse_index(text));
@@ -214,7 +230,7 @@ Result<std::vector<std::pair<std::string, oci::Digest>>> load_oci(Store& store, 
 }
 
 Result<std::vector<std::pair<std::string, oci::Digest>>> load_docker(Store& store, const Staged& st) {
-    std::string text = TRY(fs::read_file(st.dir + "/manifest.json"));
+    std::string text = TRY(read_document(st, "manifest.json", oci::k_max_manifest_size));
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_array())
         return make_error("manifest.json is not a docker save manifest list");
@@ -231,7 +247,7 @@ Result<std::vector<std::pair<std::string, oci::Digest>>> load_docker(Store& stor
         m.config.size = static_cast<int64_t>(cfg_size);
         m.config.media_type = oci::media::k_oci_config;
         if (!store.has_blob(m.config.digest)) TRY(store.put_blob_file(cfg_path, m.config.digest));
-        oci::ImageConfig cfg = TRY(oci::parse_config(TRY(store.read_blob(m.config.digest))));
+        oci::ImageConfig cfg = TRY(oci::parse_config(TRY(store.read_blob(m.config.digest, oci::k_max_config_size))));
         if (cfg.diff_ids.size() != item["Layers"].size())
             return make_error("image config lists {} layers, manifest.json {}", cfg.diff_ids.size(),
                               item["Layers"].size());

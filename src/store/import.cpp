@@ -9,6 +9,7 @@
 
 #include "base/fs.hpp"
 #include "store/archive.hpp"
+#include "store/libarchive.hpp"
 #include "store/unpack.hpp"
 
 namespace ctr::store {
@@ -59,8 +60,13 @@ Result<oci::Digest> import_rootfs(Store& store, const std::string& file, const s
     ScopeExit cleanup([&] { (void)fs::remove_tree(work); }); // a later lock() removes leftovers
     std::string blob = work + "/layer";
     TRY(copy_file(file, blob));
-    auto diff_id = tar_diff_id(blob);
-    if (!diff_id) return make_error("\"{}\" is not a root filesystem tarball (tar, tar.gz or tar.zst)", file);
+    auto diff_id = tar_diff_id(blob, TRY(max_layer_size()));
+    if (!diff_id) {
+        if (diff_id.error().errnum == EFBIG) return wrap(std::move(diff_id).error(), fmt::format("\"{}\"", file));
+        if (const char* c = unsupported_compression(blob))
+            return make_error("\"{}\" is compressed with {}: import takes tar, tar.gz or tar.zst", file, c);
+        return make_error("\"{}\" is not a root filesystem tarball (tar, tar.gz or tar.zst)", file);
+    }
     oci::Descriptor layer;
     layer.media_type = layer_media_type(blob);
     uint64_t size = 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The libarchive functions the store uses, loaded on first use (see base/lazy_lib.hpp). Include this
-// instead of <archive.h>; code in ctr:: calls them by their usual names.
+// instead of <archive.h>; code in ctr:: calls them by their usual names. Also the one place that says
+// which compressions the store reads.
 #pragma once
 
 #include <archive.h>
@@ -9,6 +10,7 @@
 #include <memory>
 
 #include "base/lazy_lib.hpp"
+#include "base/result.hpp"
 
 namespace ctr {
 
@@ -47,8 +49,10 @@ CTR_LAZY_FUNCTION(k_libarchive, archive_read_free)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_new)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_next_header)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_open)
+CTR_LAZY_FUNCTION(k_libarchive, archive_read_open_fd)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_open_filename)
-CTR_LAZY_FUNCTION(k_libarchive, archive_read_support_filter_all)
+CTR_LAZY_FUNCTION(k_libarchive, archive_read_support_filter_gzip)
+CTR_LAZY_FUNCTION(k_libarchive, archive_read_support_filter_zstd)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_support_format_raw)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_support_format_tar)
 CTR_LAZY_FUNCTION(k_libarchive, archive_write_close)
@@ -72,5 +76,21 @@ struct ArchiveEntryDeleter {
 using ArchiveReader = std::unique_ptr<struct archive, ArchiveReadDeleter>;
 using ArchiveWriter = std::unique_ptr<struct archive, ArchiveWriteDeleter>;
 using ArchiveEntry = std::unique_ptr<struct archive_entry, ArchiveEntryDeleter>;
+
+namespace store {
+
+// Lets reader `a` decompress gzip and zstd, the compressions of OCI layers, with libarchive's built-in
+// decoders; anything else reaches the format reader as it is. Fails when libarchive would run an
+// external program (`gzip -d`) instead, which it signals with ARCHIVE_WARN: the store never starts a
+// program to decompress.
+Result<void> support_store_filters(struct archive* a);
+
+// "xz", "bzip2", … when the file at `path` starts with the magic of a compression the store does not
+// read; nullptr otherwise (including when it cannot be read). For error messages only.
+const char* unsupported_compression(const std::string& path);
+// The same for an open file, read from its start (pread: the offset does not move).
+const char* unsupported_compression(int fd);
+
+} // namespace store
 
 } // namespace ctr

@@ -18,6 +18,7 @@
 
 #include "base/fs.hpp"
 #include "base/log.hpp"
+#include "base/size.hpp"
 #include "runtime/userns.hpp"
 #include "store/unpack.hpp"
 
@@ -81,8 +82,24 @@ Result<Store> Store::open_at(const std::string& root) {
         return make_error("data directory \"{}\" is not an absolute path", root);
     for (const char* sub : {"", "/content/sha256", "/layers/sha256", "/tmp", "/partial"})
         TRY(fs::make_dirs(root + sub, 0700));
-    if (::chmod(root.c_str(), 0700) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", root));
-    return Store(root);
+    Store s(root);
+    if (::geteuid() != 0) {
+        if (::chmod(root.c_str(), 0700) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", root));
+        return s;
+    }
+    // A root-run store unpacks layers as root of the store's block of ids, which must reach
+    // layers/sha256/: the path there is open to that block's group alone (no host user has those ids).
+    runtime::IdMap map = TRY(s.id_map());
+    gid_t group = map.gids.at(0).outside;
+    for (const char* sub : {"", "/layers", "/layers/sha256"}) {
+        std::string dir = root + sub;
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0) return sys_error(errno, fmt::format("stat \"{}\"", dir));
+        if (st.st_gid == group && (st.st_mode & 07777) == 0710) continue;
+        if (::chown(dir.c_str(), 0, group) != 0 || ::chmod(dir.c_str(), 0710) != 0)
+            return sys_error(errno, fmt::format("give \"{}\" to the store's ids", dir));
+    }
+    return s;
 }
 
 std::string Store::blob_path(const oci::Digest& d) const {
@@ -102,11 +119,57 @@ Result<std::string> Store::make_work_dir(const std::string& purpose) {
     return fs::make_temp_dir(m_root + "/tmp", fmt::format("{}-{}-", ::getpid(), purpose));
 }
 
+namespace {
+
+// Work on unpacked layers, which only root of the user namespace may do: a request is its fields
+// joined by NUL (paths may hold any other byte), "unpack" DEST DIFF_ID MAX_SIZE with the blob as `fd`,
+// or "remove" PATH. Runs in a forked child: `fd` is owned here.
+std::string layer_request(std::initializer_list<std::string> fields) {
+    std::string out;
+    for (const auto& f : fields)
+        out += f + '\0';
+    return out;
+}
+
+Result<void> do_layer_work(const std::string& request, int fd) {
+    UniqueFd blob(fd);
+    std::vector<std::string> f;
+    for (size_t i = 0, j; i < request.size(); i = j + 1) {
+        j = request.find('\0', i);
+        if (j == std::string::npos) j = request.size();
+        f.push_back(request.substr(i, j - i));
+    }
+    if (f.size() == 4 && f[0] == "unpack" && blob.valid()) {
+        oci::Digest diff_id = TRY(oci::parse_digest(f[2]));
+        auto u = unpack_layer(blob.get(), f[1], diff_id, std::strtoull(f[3].c_str(), nullptr, 10));
+        if (!u) (void)fs::remove_tree(f[1]); // the caller retries; the error that matters is the unpack one
+        return u;
+    }
+    if (f.size() == 2 && f[0] == "remove") return fs::remove_tree(f[1]);
+    return make_error("invalid layer request");
+}
+
+} // namespace
+
+Result<void> Store::start_layer_helper() {
+    if (m_helper) return {};
+    runtime::IdMap map = TRY(id_map());
+    m_helper = std::make_shared<runtime::UsernsHelper>(TRY(runtime::UsernsHelper::start(map, do_layer_work)));
+    return {};
+}
+
+Result<void> Store::layer_work(const std::string& request, int fd) {
+    if (m_helper) return m_helper->call(request, fd);
+    runtime::IdMap map = TRY(id_map());
+    return runtime::run_as_mapped_root(map, [&] {
+        return do_layer_work(request, fd >= 0 ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1);
+    });
+}
+
 Result<void> Store::remove_owned_tree(const std::string& path) {
     if (::geteuid() == 0) return fs::remove_tree(path); // the host's root may remove any id's files
     // Unpacked trees belong to the mapped ids; only root of the user namespace may delete them.
-    runtime::IdMap map = TRY(id_map());
-    return runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(path); });
+    return layer_work(layer_request({"remove", path}), -1);
 }
 
 Result<runtime::IdMap> Store::id_map() const {
@@ -176,8 +239,12 @@ Result<oci::Digest> Store::put_blob_data(std::string_view data) {
     return d;
 }
 
-Result<std::string> Store::read_blob(const oci::Digest& d) const {
-    auto data = fs::read_file(blob_path(d));
+Result<std::string> Store::read_blob(const oci::Digest& d, size_t max_size) const {
+    auto data = fs::read_file(blob_path(d), max_size);
+    if (!data && data.error().errnum == EFBIG)
+        return Error{fmt::format("blob {} is larger than {}, the most an image document may be", d.str(),
+                                 format_limit(max_size)),
+                     EFBIG};
     if (!data) return make_error("blob {} is missing from the store", d.str());
     if (oci::sha256_of(*data) != d) return make_error("blob {} in the store is corrupt", d.str());
     return std::move(data).value();
@@ -185,21 +252,18 @@ Result<std::string> Store::read_blob(const oci::Digest& d) const {
 
 Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& diff_id) {
     if (has_layer(diff_id)) return {};
-    std::string tmp = TRY(fs::make_temp_dir(m_root + "/layers/sha256", fmt::format("tmp-{}-", ::getpid())));
+    uint64_t max_size = TRY(max_layer_size());
     std::string blob = blob_path(layer.digest);
-    runtime::IdMap map = TRY(id_map());
-    // Root of the namespace may not even enter the data directory when the host's root owns it (a
-    // root-run store): it gets the blob and its directory as descriptors, the directory its own.
     UniqueFd blob_fd(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
-    UniqueFd dir_fd(::open(tmp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!blob_fd.valid() || !dir_fd.valid()) return sys_error(errno, fmt::format("open layer {}", layer.digest.str()));
-    if (::geteuid() == 0 && ::chown(tmp.c_str(), map.uids.at(0).outside, map.gids.at(0).outside) != 0)
-        return sys_error(errno, fmt::format("chown \"{}\"", tmp));
-    std::string blob_in = fmt::format("/proc/self/fd/{}", blob_fd.get());
-    std::string dir_in = fmt::format("/proc/self/fd/{}", dir_fd.get());
-    auto r = runtime::run_as_mapped_root(map, [&]() -> Result<void> {
-        return unpack_layer(blob_in, dir_in, diff_id); // a failed tree is removed below, by the parent
-    });
+    if (!blob_fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", blob));
+    std::string tmp = TRY(fs::make_temp_dir(m_root + "/layers/sha256", fmt::format("tmp-{}-", ::getpid())));
+    if (::geteuid() == 0) {
+        // A root-run store unpacks as root of the store's block of ids: the directory is that root's.
+        runtime::IdMap map = TRY(id_map());
+        if (::chown(tmp.c_str(), map.uids.at(0).outside, map.gids.at(0).outside) != 0)
+            return sys_error(errno, fmt::format("chown \"{}\"", tmp));
+    }
+    auto r = layer_work(layer_request({"unpack", tmp, diff_id.str(), std::to_string(max_size)}), blob_fd.get());
     if (!r) {
         (void)remove_owned_tree(tmp); // gone already unless the helper died; a later lock() retries
         return wrap(std::move(r).error(), fmt::format("layer {}", layer.digest.str()));
@@ -245,9 +309,9 @@ Result<void> Store::write_records(const std::vector<ImageRecord>& recs) {
 Result<Image> Store::get(const ImageRecord& rec) const {
     Image img;
     img.record = rec;
-    img.manifest_json = TRY(read_blob(rec.digest));
+    img.manifest_json = TRY(read_blob(rec.digest, oci::k_max_manifest_size));
     img.manifest = TRY(oci::parse_manifest(img.manifest_json));
-    img.config_json = TRY(read_blob(img.manifest.config.digest));
+    img.config_json = TRY(read_blob(img.manifest.config.digest, oci::k_max_config_size));
     img.config = TRY(oci::parse_config(img.config_json));
     img.size = img.manifest_json.size() + static_cast<uint64_t>(img.manifest.config.size);
     for (const auto& l : img.manifest.layers)

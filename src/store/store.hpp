@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "oci/image.hpp"
 #include "oci/reference.hpp"
 #include "runtime/idmap.hpp"
+#include "runtime/userns_helper.hpp"
 
 namespace ctr::store {
 
@@ -79,12 +81,18 @@ public:
     std::string partial_path(const oci::Digest& d) const;
     // Moves a file the caller has already verified to hash to `d` into the content store.
     Result<void> put_verified_blob(const std::string& path, const oci::Digest& d);
-    // Reads a blob and checks it still hashes to its name.
-    Result<std::string> read_blob(const oci::Digest& d) const;
+    // Reads a blob (a JSON document) and checks it still hashes to its name. A blob of more than
+    // `max_size` bytes (oci::k_max_manifest_size, k_max_config_size) fails after reading max_size + 1.
+    Result<std::string> read_blob(const oci::Digest& d, size_t max_size) const;
 
     // Unpacks the blob `layer` into layers/<diff_id> unless that layer is already there. The uncompressed
-    // stream must hash to `diff_id`; on any failure nothing is left under layers/.
+    // stream must hash to `diff_id` and stay within max_layer_size(); on any failure nothing is left
+    // under layers/. Several threads may call it at once only after start_layer_helper().
     Result<void> add_layer(const oci::Descriptor& layer, const oci::Digest& diff_id);
+    // From now on layers are unpacked and removed by workers of a helper process in the user namespace
+    // (runtime/userns_helper.hpp) instead of children forked from this process, which is unsafe once it
+    // has threads. Call while single-threaded; the helper ends with the last copy of this Store.
+    Result<void> start_layer_helper();
 
     // Checks the manifest's blobs are all present and its layers unpacked, then names it.
     Result<void> add_image(const std::string& name, const oci::Digest& manifest_digest);
@@ -126,9 +134,12 @@ private:
     explicit Store(std::string root) : m_root(std::move(root)) {}
     Result<void> write_records(const std::vector<ImageRecord>& recs);
     Result<void> remove_owned_tree(const std::string& path);
+    // Runs a layer request (unpack or remove, see store.cpp) as root of the user namespace.
+    Result<void> layer_work(const std::string& request, int fd);
 
     std::string m_root;
     mutable std::optional<runtime::IdMap> m_map;
+    std::shared_ptr<runtime::UsernsHelper> m_helper;
 };
 
 std::string now_rfc3339();

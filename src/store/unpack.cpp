@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
 #include "base/fs.hpp"
 #include "base/log.hpp"
+#include "base/size.hpp"
 #include "base/unique_fd.hpp"
 #include "store/libarchive.hpp"
 
@@ -23,15 +25,38 @@ namespace {
 
 constexpr const char* k_whiteout_prefix = ".wh.";
 constexpr const char* k_opaque_marker = ".wh..wh..opq";
+constexpr uint64_t k_default_max_layer_size = 64ull << 30;
+constexpr const char* k_max_layer_size_env = "CONTAINER_MAX_LAYER_SIZE";
 
-
-// The decompressed byte stream of a blob, hashed as it is read: the tar reader pulls from it.
+// The decompressed byte stream of a blob, hashed and counted as it is read: the tar reader pulls from
+// it, and gets an error once it passes `limit` bytes.
 struct Stream {
     ArchiveReader raw;
     oci::Sha256 hash;
+    uint64_t total = 0;
+    uint64_t limit = 0;
+    bool over_limit = false;
     std::string error;
     char buf[1 << 16];
 };
+
+Error too_big(uint64_t limit) {
+    return Error{fmt::format("expands beyond {} (set {} to raise the limit)", format_limit(limit),
+                             k_max_layer_size_env),
+                 EFBIG};
+}
+
+// Hashes and counts `n` bytes just read; false once the stream has passed its limit.
+bool account(Stream& s, la_ssize_t n) {
+    s.total += static_cast<uint64_t>(n);
+    if (s.total > s.limit) {
+        s.over_limit = true;
+        s.error = too_big(s.limit).message;
+        return false;
+    }
+    s.hash.update(s.buf, static_cast<size_t>(n));
+    return true;
+}
 
 la_ssize_t stream_read(struct archive*, void* opaque, const void** out) {
     auto* s = static_cast<Stream*>(opaque);
@@ -40,23 +65,31 @@ la_ssize_t stream_read(struct archive*, void* opaque, const void** out) {
         s->error = archive_error_string(s->raw.get()) ? archive_error_string(s->raw.get()) : "read error";
         return -1;
     }
-    s->hash.update(s->buf, static_cast<size_t>(n));
+    if (!account(*s, n)) return -1;
     *out = s->buf;
     return n;
 }
 
-Result<std::unique_ptr<Stream>> open_stream(const std::string& path) {
+// `what` names the blob in messages.
+Result<std::unique_ptr<Stream>> open_stream(int fd, const std::string& what, uint64_t limit) {
     auto s = std::make_unique<Stream>();
+    s->limit = limit;
     s->raw.reset(archive_read_new());
-    archive_read_support_filter_all(s->raw.get());
+    TRY(support_store_filters(s->raw.get()));
     archive_read_support_format_raw(s->raw.get());
-    if (archive_read_open_filename(s->raw.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
-        return make_error("open \"{}\": {}", path, archive_error_string(s->raw.get()));
+    if (archive_read_open_fd(s->raw.get(), fd, 1 << 16) != ARCHIVE_OK)
+        return make_error("open {}: {}", what, archive_error_string(s->raw.get()));
     struct archive_entry* e = nullptr;
     int r = archive_read_next_header(s->raw.get(), &e);
-    if (r == ARCHIVE_EOF) return make_error("\"{}\" is empty", path);
-    if (r < ARCHIVE_WARN) return make_error("read \"{}\": {}", path, archive_error_string(s->raw.get()));
+    if (r == ARCHIVE_EOF) return make_error("{} is empty", what);
+    if (r < ARCHIVE_WARN) return make_error("read {}: {}", what, archive_error_string(s->raw.get()));
     return s;
+}
+
+Result<UniqueFd> open_blob(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
+    return fd;
 }
 
 // Drains what the tar reader left (end-of-archive padding) so the digest covers the whole stream.
@@ -65,9 +98,18 @@ Result<oci::Digest> finish_stream(Stream& s) {
         la_ssize_t n = archive_read_data(s.raw.get(), s.buf, sizeof s.buf);
         if (n < 0) return make_error("read: {}", archive_error_string(s.raw.get()));
         if (n == 0) break;
-        s.hash.update(s.buf, static_cast<size_t>(n));
+        if (!account(s, n)) return too_big(s.limit);
     }
     return s.hash.finish();
+}
+
+// Why a blob the tar reader could not start on is no layer: a compression we do not read is named.
+Error not_a_tar(int blob_fd, const std::string& why) {
+    if (const char* c = unsupported_compression(blob_fd))
+        return make_error("compressed with {}, which the store does not read (layers are tar, plain or "
+                          "compressed with gzip or zstd)",
+                          c);
+    return make_error("not a tar archive: {}", why);
 }
 
 struct DirMeta {
@@ -333,19 +375,16 @@ Result<void> Unpacker::finish() {
     return {};
 }
 
-} // namespace
+Error too_many_entries() {
+    return Error{fmt::format("has more than {} entries", k_max_layer_entries), EFBIG};
+}
 
-Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_dir,
-                          const std::optional<oci::Digest>& diff_id) {
-    UniqueFd root = TRY(fs::open_dir(dest_dir));
-    if (::fchmod(root.get(), 0755) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", dest_dir));
-    auto stream = TRY(open_stream(blob_path));
+Result<void> unpack_entries(int root, Stream& stream, int blob_fd, const std::optional<oci::Digest>& diff_id) {
     ArchiveReader tar(archive_read_new());
     archive_read_support_format_tar(tar.get());
-    if (archive_read_open(tar.get(), stream.get(), nullptr, stream_read, nullptr) != ARCHIVE_OK)
-        return make_error("not a tar archive: {}",
-                          stream->error.empty() ? archive_error_string(tar.get()) : stream->error);
-    Unpacker unpacker(root.get(), tar.get());
+    if (archive_read_open(tar.get(), &stream, nullptr, stream_read, nullptr) != ARCHIVE_OK)
+        return not_a_tar(blob_fd, stream.error.empty() ? archive_error_string(tar.get()) : stream.error);
+    Unpacker unpacker(root, tar.get());
     std::string last = "(start of archive)";
     size_t entries = 0;
     for (;;) {
@@ -353,41 +392,71 @@ Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_
         int r = archive_read_next_header(tar.get(), &e);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) {
-            std::string why = !stream->error.empty()            ? stream->error
+            std::string why = !stream.error.empty()             ? stream.error
                               : archive_error_string(tar.get()) ? archive_error_string(tar.get())
                                                                 : "unreadable header";
-            if (entries == 0) return make_error("not a tar archive: {}", why);
+            if (entries == 0) return not_a_tar(blob_fd, why);
             return make_error("entry after \"{}\": {}", last, why);
         }
+        if (++entries > k_max_layer_entries) return too_many_entries();
         TRY(unpacker.entry(e));
         last = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
-        ++entries;
     }
     if (entries == 0) return make_error("not a tar archive (no entries)");
     TRY(unpacker.finish());
-    oci::Digest got = TRY(finish_stream(*stream));
+    oci::Digest got = TRY(finish_stream(stream));
     if (diff_id && got != *diff_id)
         return make_error("uncompressed content hashes to {}, the image config says {}", got.str(),
                           diff_id->str());
     return {};
 }
 
-Result<oci::Digest> tar_diff_id(const std::string& blob_path) {
-    auto stream = TRY(open_stream(blob_path));
+} // namespace
+
+Result<uint64_t> max_layer_size() {
+    const char* v = std::getenv(k_max_layer_size_env);
+    if (!v || !*v) return k_default_max_layer_size;
+    auto size = parse_size(v);
+    if (!size) return wrap(std::move(size).error(), k_max_layer_size_env);
+    if (*size == 0) return make_error("{}: the limit must be more than 0 bytes", k_max_layer_size_env);
+    return *size;
+}
+
+Result<void> unpack_layer(int blob_fd, const std::string& dest_dir, const std::optional<oci::Digest>& diff_id,
+                          uint64_t max_size) {
+    UniqueFd root = TRY(fs::open_dir(dest_dir));
+    if (::fchmod(root.get(), 0755) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", dest_dir));
+    auto stream = TRY(open_stream(blob_fd, "the layer blob", max_size));
+    auto r = unpack_entries(root.get(), *stream, blob_fd, diff_id);
+    // Past the limit the tar reader fails in whatever way a cut stream makes it: the limit is the news.
+    if (!r && stream->over_limit) return too_big(max_size);
+    return r;
+}
+
+Result<void> unpack_layer(const std::string& blob_path, const std::string& dest_dir,
+                          const std::optional<oci::Digest>& diff_id, uint64_t max_size) {
+    UniqueFd blob = TRY(open_blob(blob_path));
+    return unpack_layer(blob.get(), dest_dir, diff_id, max_size);
+}
+
+Result<oci::Digest> tar_diff_id(const std::string& blob_path, uint64_t max_size) {
+    UniqueFd blob = TRY(open_blob(blob_path));
+    auto stream = TRY(open_stream(blob.get(), fmt::format("\"{}\"", blob_path), max_size));
     ArchiveReader tar(archive_read_new());
     archive_read_support_format_tar(tar.get());
     if (archive_read_open(tar.get(), stream.get(), nullptr, stream_read, nullptr) != ARCHIVE_OK)
         return make_error("\"{}\" is not a tar archive", blob_path);
     struct archive_entry* e = nullptr;
-    size_t entries = 0;
+    uint64_t entries = 0;
     int r;
     while ((r = archive_read_next_header(tar.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-        ++entries;
+        if (++entries > k_max_layer_entries) return too_many_entries();
         if (archive_read_data_skip(tar.get()) < ARCHIVE_WARN) {
             r = ARCHIVE_FATAL;
             break;
         }
     }
+    if (stream->over_limit) return too_big(max_size);
     if (r != ARCHIVE_EOF || entries == 0)
         return make_error("\"{}\" is not a tar archive{}", blob_path,
                           entries ? fmt::format(" (damaged after {} entries)", entries) : "");

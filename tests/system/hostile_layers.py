@@ -3,15 +3,16 @@
 # hostile_layers.py OUTDIR OUTSIDE_DIR: writes OUTDIR/<case>.tar, one OCI image layout archive per hostile
 # layer aimed at OUTSIDE_DIR (an absolute directory outside the store), and OUTDIR/cases.json.
 #
-# cases.json is a list of {"case", "expect", "entry", "match", "diff_ids"}:
+# cases.json is a list of {"case", "expect", "entry", "match", "diff_ids", "env"}:
 #   expect   "reject" (exit 1, one "Error: " line), "contain" (loads; whatever the entry tried stays inside
 #            the layer) or "ok" (the control case);
 #   entry    for "reject": the offending entry name, which the error must quote ("<entry>"); else null;
 #   match    an extended regex the error must match as well, or null;
 #   diff_ids the layer's real uncompressed digest and the one its config claims (equal unless the case is
-#            about a wrong diff_id): for "reject" no layers/sha256/<hex> of either may be left behind.
+#            about a wrong diff_id): for "reject" no layers/sha256/<hex> of either may be left behind;
+#   env      variables to set for the load ({"CONTAINER_MAX_LAYER_SIZE": "16M"}), usually empty.
 # Every case's layer is different, so a rejected one can never be confused with an earlier stored one.
-import base64, gzip, hashlib, io, json, os, sys, tarfile
+import base64, bz2, gzip, hashlib, io, json, lzma, os, sys, tarfile
 
 if len(sys.argv) != 3 or not sys.argv[2].startswith("/"):
     sys.exit("usage: hostile_layers.py OUTDIR /ABSOLUTE/OUTSIDE_DIR")
@@ -74,7 +75,7 @@ def layer(*entries, fmt=tarfile.PAX_FORMAT):
 
 
 def add(case, raw, expect, entry=None, match=None, diff_id=None, blob=None, corrupt_blob=False,
-        blob_symlink=None):
+        blob_symlink=None, env=None):
     """Writes OUT/<case>.tar around the uncompressed layer `raw`.
 
     diff_id: the config's diff_id instead of the real one; blob: the layer blob bytes instead of gzip(raw);
@@ -120,7 +121,7 @@ def add(case, raw, expect, entry=None, match=None, diff_id=None, blob=None, corr
             ti.size = len(blob)
             t.addfile(ti, io.BytesIO(blob))
     cases.append({"case": case, "expect": expect, "entry": entry, "match": match,
-                  "diff_ids": [real] + ([claimed] if claimed != real else [])})
+                  "diff_ids": [real] + ([claimed] if claimed != real else []), "env": env or {}})
 
 
 # --- the control: a layer with every ordinary kind of entry loads ---------------------------------------
@@ -225,6 +226,23 @@ victim_path = os.path.join(OUTSIDE, "victim")
 victim = open(victim_path, "rb").read() if os.path.exists(victim_path) else b"do not touch\n"
 add("archive-blob-symlink", layer(F("never", b"used")), "reject",
     blob_symlink=(OUTSIDE + "/victim", sha(victim), len(victim)))
+
+# --- compression: gzip and zstd, decoded in-process; anything else is refused, never handed to a program ---
+# (the test puts fake xz, lzop, … first in PATH that record being run). libarchive has no lzo library on
+# Debian: it used to run `lzop -d` for this blob, which is the magic followed by junk.
+add("codec-xz", layer(F("x", b"xz")), "reject", None, "compressed with xz, which the store does not read",
+    blob=lzma.compress(layer(F("x", b"xz")), format=lzma.FORMAT_XZ))
+add("codec-bzip2", layer(F("b", b"bzip2")), "reject", None, "compressed with bzip2, which the store does not read",
+    blob=bz2.compress(layer(F("b", b"bzip2"))))
+add("codec-lzop", layer(F("l", b"lzop")), "reject", None, "compressed with lzop, which the store does not read",
+    blob=b"\x89LZO\x00\r\n\x1a\n" + bytes(range(256)) * 4)
+
+# --- decompressed size: a gzip bomb (64 MiB of zeros in 64 KiB) over a low limit; a smaller one under a
+# raised limit loads ---------------------------------------------------------------------------------------
+add("gzip-bomb", layer(F("zeros", bytes(64 << 20))), "reject", None,
+    r"layer sha256:[0-9a-f]{64}: expands beyond 16 MiB \(set CONTAINER_MAX_LAYER_SIZE to raise the limit\)$",
+    env={"CONTAINER_MAX_LAYER_SIZE": "16M"})
+add("gzip-under-limit", layer(F("zeros", bytes(24 << 20))), "contain", env={"CONTAINER_MAX_LAYER_SIZE": "1G"})
 
 # --- overlay's own attributes from PAX headers are dropped, others kept ----------------------------------
 add("overlay-xattrs", layer(

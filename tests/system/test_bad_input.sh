@@ -98,6 +98,34 @@ PY
 tar -C "$T/dock" -cf "$T/dock.tar" .
 expect_error 'has no name \(RepoTags is empty\)' "$C" image load -i "$T/dock.tar"
 
+# JSON documents past their limit are refused without being read whole: the archive's index.json and a
+# docker manifest.json (4 MiB, the distribution spec's manifest limit), and a config blob (8 MiB). Each is
+# valid JSON, padded with spaces, so only the limit can refuse it.
+pad() { python3 -c 'import sys; p, n = sys.argv[1], int(sys.argv[2]); t = open(p, "rb").read().rstrip(); open(p, "wb").write(t + b" " * n)' "$@"; }
+mk_layout bigindex && pad "$T/bigindex/index.json" $((4 << 20)) && pack bigindex
+expect_error "the archive's index.json is larger than 4 MiB" "$C" image load -i "$T/bigindex.tar"
+rm -rf "$T/dockbig" && mkdir -p "$T/dockbig" && tar -C "$T/dockbig" -xf "$T/bb/image.docker.tar"
+pad "$T/dockbig/manifest.json" $((4 << 20)) && tar -C "$T/dockbig" -cf "$T/dockbig.tar" .
+expect_error "the archive's manifest.json is larger than 4 MiB" "$C" image load -i "$T/dockbig.tar"
+mk_layout bigconfig
+read -r bigm bigm_size < <(python3 - "$T/bigconfig/blobs/sha256" "${cfg#sha256:}" "${m#sha256:}" <<'PY'
+import hashlib, json, sys
+blobs, cfg, man = sys.argv[1:4]
+def put(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(f"{blobs}/{h}", "wb").write(data)
+    return h
+c = open(f"{blobs}/{cfg}", "rb").read().rstrip() + b" " * (8 << 20)
+mf = json.load(open(f"{blobs}/{man}"))
+mf["config"].update(digest="sha256:" + put(c), size=len(c))
+data = json.dumps(mf).encode()
+print("sha256:" + put(data), len(data))
+PY
+)
+index_to bigconfig application/vnd.oci.image.manifest.v1+json "$bigm" "$bigm_size" && pack bigconfig
+expect_error "blob sha256:[0-9a-f]{64} is larger than 8 MiB, the most an image document may be" \
+    "$C" image load -i "$T/bigconfig.tar"
+
 # Nothing changed, nothing left behind.
 [[ $($C image ls --format json) == "$before" ]] || fail "image table changed after bad input"
 [[ -z $(ls "$CONTAINER_DATA_DIR/tmp") ]] || fail "work files left: $(ls "$CONTAINER_DATA_DIR/tmp")"

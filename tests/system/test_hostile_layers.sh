@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Hostile layers (hostile_layers.py) are rejected naming the entry or contained in their layer; nothing outside changes, nothing half-unpacked stays.
+# Hostile layers (hostile_layers.py) are rejected naming the entry or contained in their layer; nothing outside changes, nothing half-unpacked stays,
+# no decompressor program is ever started.
 set -euo pipefail
 source "${LIB:-$(dirname "$0")/lib.sh}"
 
@@ -13,19 +14,29 @@ printf 'do not touch\n' >"$OUTSIDE/victim"
 chmod 777 "$OUTSIDE"
 chmod 666 "$OUTSIDE/victim"
 VICTIM_SHA=$(sha256sum "$OUTSIDE/victim" | cut -d' ' -f1)
+# Decompressor programs that record being started: the store must never run one.
+FAKEBIN=$T/fakebin
+mkdir -p "$FAKEBIN"
+for p in xz unxz lzma bzip2 lbzip2 lzop lz4 lzip zstd gzip lrzip grzip compress; do
+    printf '#!/bin/sh\necho "$0 $*" >>"%s/ran-$(id -u)"\nexit 1\n' "$FAKEBIN" >"$FAKEBIN/$p"
+    chmod 755 "$FAKEBIN/$p"
+done
+chmod 777 "$FAKEBIN" # the test user's loads write there too
 python3 "$HERE/hostile_layers.py" "$T/corpus" "$OUTSIDE" >/dev/null || fail "hostile_layers.py failed"
 chmod -R a+rX "$T/corpus"
 mapfile -t ROWS < <(python3 -c '
 import json, sys
 for c in json.load(open(sys.argv[1])):
-    print(c["case"], c["expect"], c["entry"] or "-", c.get("match") or "-", ",".join(c.get("diff_ids", [])), sep="\t")
+    env = " ".join(f"{k}={v}" for k, v in c.get("env", {}).items())
+    print(c["case"], c["expect"], c["entry"] or "-", c.get("match") or "-", ",".join(c.get("diff_ids", [])),
+          env or "-", sep="\t")
 ' "$T/corpus/cases.json")
 ((${#ROWS[@]} >= 18)) || fail "cases.json lists ${#ROWS[@]} cases"
 
 snapshot() { find "$OUTSIDE" -printf '%p %s %m %u %T@\n' | sort; }
 BEFORE=$(snapshot)
 ere_quote() { sed 's/[][\\.*^$+?(){}|]/\\&/g' <<<"$1"; }
-runner() { if [[ $MODE == user ]]; then run_as_user "$@"; else "$@"; fi; }
+runner() { if [[ $MODE == user ]]; then run_as_user env "PATH=$FAKEBIN:$PATH" "$@"; else env "PATH=$FAKEBIN:$PATH" "$@"; fi; }
 problem() { fail "$CASE (as $WHO): $*"; }
 
 # --- what "contained" means, case by case (names and types by find; content where readable) -----------
@@ -62,6 +73,7 @@ contained() {
     dir-replaces-file) want d f && want f f/child c ;;
     file-replaces-dir-tree) want f d "file over a tree" ;;
     symlink-replaces-dir-tree) want l a && link_to a "$OUTSIDE" ;;
+    gzip-under-limit) [[ $(stat -c %s "$L/zeros") == $((24 << 20)) ]] || problem "zeros is not 24 MiB" ;;
     overlay-xattrs)
         want d d && want f f
         python3 - "$L/d" "$L/f" <<'EOF' || problem "xattrs not as expected"
@@ -94,19 +106,27 @@ store_intact() {
             [[ $(basename "$e") =~ ^[0-9a-f]{64}$ ]] || problem "leftover in $d/sha256: $(basename "$e")"
         done
     done
+    if compgen -G "$FAKEBIN/ran-*" >/dev/null; then
+        local ran
+        ran=$(cat "$FAKEBIN"/ran-*)
+        problem "a decompressor program was started: $ran"
+    fi
     [[ ! -e $DATA/content/sha256/$VICTIM_SHA ]] || problem "the host file was copied into the content store"
     [[ -z $(find "$DATA" -samefile "$OUTSIDE/victim" 2>/dev/null) ]] ||
         problem "the store holds a hard link to the host file: $(find "$DATA" -samefile "$OUTSIDE/victim" 2>/dev/null)"
 }
 
-one_case() { # one_case EXPECT ENTRY MATCH DIFF_IDS (CASE, MODE, DATA set)
+one_case() { # one_case EXPECT ENTRY MATCH DIFF_IDS ENV (CASE, MODE, DATA set)
     local expect=$1 entry=$2 match=$3 diffs=$4 tarball=$T/corpus/$CASE.tar rc=0 re d
     local name=localhost/hostile-$CASE:latest
+    local -a envs=()
+    [[ $5 == - ]] || read -ra envs <<<"$5"
+    rm -f "$FAKEBIN"/ran-* # a case that failed early leaves its record to nobody else
     case $expect in
     reject)
         re='^Error: '
         [[ $entry == - ]] || re="\"$(ere_quote "$entry")\""
-        expect_error "$re" runner "$C" image load -i "$tarball"
+        expect_error "$re" runner env "${envs[@]}" "$C" image load -i "$tarball"
         [[ $match == - ]] || grep -Eq -- "$match" "$T/stderr" || problem "error does not match /$match/: $(cat "$T/stderr")"
         grep -qF "$CASE.tar" "$T/stderr" || problem "error does not name the archive: $(cat "$T/stderr")"
         printf '  %-8s %-30s exit 1 %s\n' "$WHO" "$CASE" "$(cat "$T/stderr")"
@@ -118,7 +138,7 @@ one_case() { # one_case EXPECT ENTRY MATCH DIFF_IDS (CASE, MODE, DATA set)
         done
         ;;
     ok | contain)
-        runner "$C" image load -i "$tarball" >"$T/stdout" 2>"$T/stderr" || rc=$?
+        runner env "${envs[@]}" "$C" image load -i "$tarball" >"$T/stdout" 2>"$T/stderr" || rc=$?
         printf '  %-8s %-30s exit %s %s\n' "$WHO" "$CASE" "$rc" "$(head -c 300 "$T/stderr")"
         [[ $rc == 0 ]] || problem "expected the layer to load (contained), got exit $rc: $(cat "$T/stderr")"
         [[ ! -s $T/stderr ]] || problem "a successful load printed to stderr: $(cat "$T/stderr")"
@@ -139,11 +159,11 @@ corpus() { # corpus MODE: the whole corpus into one store, case after case
     MODE=$1
     if [[ $MODE == user ]]; then DATA=$T/udata WHO=$(run_as_user id -un); else DATA=$CONTAINER_DATA_DIR WHO=$(id -un); fi
     echo "--- hostile corpus as $WHO, data in $DATA"
-    local row expect entry match diffs
+    local row expect entry match diffs envs
     for row in "${ROWS[@]}"; do
-        IFS=$'\t' read -r CASE expect entry match diffs <<<"$row"
+        IFS=$'\t' read -r CASE expect entry match diffs envs <<<"$row"
         # A subshell per case: one failure is reported and the rest of the corpus still runs.
-        if ! (one_case "$expect" "$entry" "$match" "$diffs"); then FAILED+=("$WHO:$CASE"); fi
+        if ! (one_case "$expect" "$entry" "$match" "$diffs" "$envs"); then FAILED+=("$WHO:$CASE"); fi
     done
 }
 

@@ -33,4 +33,12 @@ TEST(Size, Formats) {
     EXPECT_EQ(format_size(123456789), "123 MB");
 }
 
+TEST(Size, FormatsLimitsExactly) {
+    EXPECT_EQ(format_limit(64ull << 30), "64 GiB");
+    EXPECT_EQ(format_limit(16ull << 20), "16 MiB");
+    EXPECT_EQ(format_limit(1536ull << 10), "1536 KiB");
+    EXPECT_EQ(format_limit(1000), "1000 bytes");
+    EXPECT_EQ(format_limit(0), "0 bytes");
+}
+
 } // namespace ctr

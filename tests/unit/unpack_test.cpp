@@ -10,6 +10,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "base/fs.hpp"
@@ -18,6 +19,8 @@
 namespace ctr::store {
 
 namespace {
+
+constexpr uint64_t k_no_limit = UINT64_MAX;
 
 struct Entry {
     std::string name;
@@ -39,11 +42,14 @@ protected:
     }
     void TearDown() override { (void)fs::remove_tree(m_dir); }
 
-    std::string make_tar(const std::vector<Entry>& entries, bool gzip = false) {
+    // `filter`: ARCHIVE_FILTER_GZIP, _ZSTD, _XZ, … (libarchive's codes); none by default.
+    std::string make_tar(const std::vector<Entry>& entries, int filter = ARCHIVE_FILTER_NONE) {
         std::string path = m_dir + "/layer.tar";
         struct archive* a = archive_write_new();
         archive_write_set_format_pax_restricted(a);
-        if (gzip) archive_write_add_filter_gzip(a);
+        if (filter != ARCHIVE_FILTER_NONE) {
+            EXPECT_EQ(archive_write_add_filter(a, filter), ARCHIVE_OK);
+        }
         archive_write_open_filename(a, path.c_str());
         for (const auto& e : entries) {
             struct archive_entry* ae = archive_entry_new();
@@ -82,10 +88,10 @@ TEST_F(UnpackTest, UnpacksFilesDirsLinksWithModesAndTimes) {
                          {"etc/alias", AE_IFLNK, "", "hostname"},
                          {"etc/hard", AE_IFREG, "", "", "etc/hostname"},
                          {"usr/bin/tool", AE_IFREG, "#!/bin/sh\n", "", "", 04755}},
-                        /*gzip=*/true);
-    auto diff = tar_diff_id(tar);
+                        ARCHIVE_FILTER_GZIP);
+    auto diff = tar_diff_id(tar, k_no_limit);
     ASSERT_TRUE(diff) << diff.error().message;
-    auto r = unpack_layer(tar, m_dest, *diff);
+    auto r = unpack_layer(tar, m_dest, *diff, k_no_limit);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(read("etc/hostname"), "box\n");
     char buf[64] = {};
@@ -107,7 +113,7 @@ TEST_F(UnpackTest, UnpacksFilesDirsLinksWithModesAndTimes) {
 
 TEST_F(UnpackTest, RefusesDotDotAndNamesTheEntry) {
     auto tar = make_tar({{"a/../../evil", AE_IFREG, "x"}});
-    auto r = unpack_layer(tar, m_dest, std::nullopt);
+    auto r = unpack_layer(tar, m_dest, std::nullopt, k_no_limit);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message, "entry \"a/../../evil\": path leaves the layer directory");
     EXPECT_FALSE(fs::exists(m_dir + "/evil"));
@@ -115,7 +121,7 @@ TEST_F(UnpackTest, RefusesDotDotAndNamesTheEntry) {
 
 TEST_F(UnpackTest, NeverWritesThroughASymlink) {
     auto tar = make_tar({{"out", AE_IFLNK, "", m_dir}, {"out/escaped", AE_IFREG, "x"}});
-    auto r = unpack_layer(tar, m_dest, std::nullopt);
+    auto r = unpack_layer(tar, m_dest, std::nullopt, k_no_limit);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("entry \"out/escaped\""), std::string::npos) << r.error().message;
     EXPECT_FALSE(fs::exists(m_dir + "/escaped"));
@@ -123,14 +129,14 @@ TEST_F(UnpackTest, NeverWritesThroughASymlink) {
 
 TEST_F(UnpackTest, AbsoluteNamesStayInside) {
     auto tar = make_tar({{m_dir + "/abs", AE_IFREG, "x"}});
-    ASSERT_TRUE(unpack_layer(tar, m_dest, std::nullopt));
+    ASSERT_TRUE(unpack_layer(tar, m_dest, std::nullopt, k_no_limit));
     EXPECT_FALSE(fs::exists(m_dir + "/abs"));
     EXPECT_TRUE(fs::exists(m_dest + m_dir + "/abs"));
 }
 
 TEST_F(UnpackTest, HardLinksResolveInsideTheLayer) {
     auto tar = make_tar({{"victim", AE_IFREG, "", "", "/etc/passwd"}});
-    auto r = unpack_layer(tar, m_dest, std::nullopt);
+    auto r = unpack_layer(tar, m_dest, std::nullopt, k_no_limit);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message, "entry \"victim\": hard link target \"/etc/passwd\" is not in the layer");
 }
@@ -141,7 +147,7 @@ TEST_F(UnpackTest, LaterEntriesReplaceEarlierOnes) {
                          {"d", AE_IFREG, "now a file"},
                          {"f", AE_IFREG, "a file"},
                          {"f/", AE_IFDIR, "", "", "", 0700}});
-    auto r = unpack_layer(tar, m_dest, std::nullopt);
+    auto r = unpack_layer(tar, m_dest, std::nullopt, k_no_limit);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(read("d"), "now a file");
     struct stat st {};
@@ -151,7 +157,7 @@ TEST_F(UnpackTest, LaterEntriesReplaceEarlierOnes) {
 
 TEST_F(UnpackTest, WhiteoutsBecomeOverlayWhiteouts) {
     auto tar = make_tar({{"dir/.wh.gone", AE_IFREG, ""}, {"opq/.wh..wh..opq", AE_IFREG, ""}});
-    auto r = unpack_layer(tar, m_dest, std::nullopt);
+    auto r = unpack_layer(tar, m_dest, std::nullopt, k_no_limit);
     if (!r && r.error().errnum == EPERM) GTEST_SKIP() << "this kernel refuses whiteout devices to this user";
     ASSERT_TRUE(r) << r.error().message;
     struct stat st {};
@@ -165,11 +171,11 @@ TEST_F(UnpackTest, WhiteoutsBecomeOverlayWhiteouts) {
 }
 
 TEST_F(UnpackTest, RejectsBadWhiteoutsAndWrongDiffIds) {
-    auto dotdot = unpack_layer(make_tar({{"a/.wh...", AE_IFREG, ""}}), m_dest, std::nullopt);
+    auto dotdot = unpack_layer(make_tar({{"a/.wh...", AE_IFREG, ""}}), m_dest, std::nullopt, k_no_limit);
     ASSERT_FALSE(dotdot);
     EXPECT_EQ(dotdot.error().message, "entry \"a/.wh...\": invalid whiteout");
     auto tar = make_tar({{"x", AE_IFREG, "x"}});
-    auto wrong = unpack_layer(tar, m_dest, oci::sha256_of("something else"));
+    auto wrong = unpack_layer(tar, m_dest, oci::sha256_of("something else"), k_no_limit);
     ASSERT_FALSE(wrong);
     EXPECT_NE(wrong.error().message.find("uncompressed content hashes to"), std::string::npos);
 }
@@ -177,10 +183,85 @@ TEST_F(UnpackTest, RejectsBadWhiteoutsAndWrongDiffIds) {
 TEST_F(UnpackTest, NotATar) {
     std::string path = m_dir + "/noise";
     std::ofstream(path) << std::string(3000, 'z');
-    EXPECT_FALSE(tar_diff_id(path));
-    auto r = unpack_layer(path, m_dest, std::nullopt);
+    EXPECT_FALSE(tar_diff_id(path, k_no_limit));
+    auto r = unpack_layer(path, m_dest, std::nullopt, k_no_limit);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("not a tar archive"), std::string::npos) << r.error().message;
+}
+
+TEST_F(UnpackTest, ZstdLayersUnpack) {
+    auto tar = make_tar({{"z", AE_IFREG, "zstd"}}, ARCHIVE_FILTER_ZSTD);
+    ASSERT_TRUE(unpack_layer(tar, m_dest, std::nullopt, k_no_limit));
+    EXPECT_EQ(read("z"), "zstd");
+}
+
+// Only gzip and zstd are decompressed; anything else is named, never handed to a program or decoded.
+TEST_F(UnpackTest, OtherCompressionsAreRefusedByName) {
+    for (auto [filter, name] : {std::pair{ARCHIVE_FILTER_XZ, "xz"}, std::pair{ARCHIVE_FILTER_BZIP2, "bzip2"},
+                                std::pair{ARCHIVE_FILTER_LZ4, "lz4"}, std::pair{ARCHIVE_FILTER_LZMA, "lzma"}}) {
+        auto tar = make_tar({{"x", AE_IFREG, "x"}}, filter);
+        auto r = unpack_layer(tar, m_dest, std::nullopt, k_no_limit);
+        ASSERT_FALSE(r) << name;
+        EXPECT_EQ(r.error().message.find(fmt::format("compressed with {}, which the store does not read", name)),
+                  0u)
+            << r.error().message;
+        EXPECT_FALSE(tar_diff_id(tar, k_no_limit)) << name;
+        ASSERT_TRUE(fs::remove_tree(m_dest));
+        ASSERT_EQ(::mkdir(m_dest.c_str(), 0700), 0);
+    }
+}
+
+// A gzip bomb: 8 MiB of zeros in about 8 KiB. The limit counts uncompressed bytes, the tar's own
+// headers and padding included, so exactly the stream's size passes and one byte less does not.
+TEST_F(UnpackTest, UncompressedSizeIsCapped) {
+    std::vector<Entry> bomb = {{"zeros", AE_IFREG, std::string(8 << 20, '\0')}};
+    struct stat st {};
+    ASSERT_EQ(::stat(make_tar(bomb).c_str(), &st), 0);
+    const auto plain_size = static_cast<uint64_t>(st.st_size);
+    auto tar = make_tar(bomb, ARCHIVE_FILTER_GZIP);
+
+    auto r = unpack_layer(tar, m_dest, std::nullopt, 1 << 20);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().errnum, EFBIG);
+    EXPECT_EQ(r.error().message, "expands beyond 1 MiB (set CONTAINER_MAX_LAYER_SIZE to raise the limit)");
+    auto d = tar_diff_id(tar, 1 << 20);
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().message, r.error().message);
+    EXPECT_FALSE(tar_diff_id(tar, plain_size - 1));
+
+    ASSERT_TRUE(fs::remove_tree(m_dest));
+    ASSERT_EQ(::mkdir(m_dest.c_str(), 0700), 0);
+    EXPECT_TRUE(tar_diff_id(tar, plain_size));
+    EXPECT_TRUE(unpack_layer(tar, m_dest, std::nullopt, plain_size));
+}
+
+TEST(MaxLayerSize, DefaultAndEnvironment) {
+    ::unsetenv("CONTAINER_MAX_LAYER_SIZE");
+    EXPECT_EQ(*max_layer_size(), 64ull << 30);
+    ::setenv("CONTAINER_MAX_LAYER_SIZE", "16M", 1);
+    EXPECT_EQ(*max_layer_size(), 16ull << 20);
+    ::setenv("CONTAINER_MAX_LAYER_SIZE", "lots", 1);
+    auto bad = max_layer_size();
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().message.find("CONTAINER_MAX_LAYER_SIZE: invalid size \"lots\""), 0u)
+        << bad.error().message;
+    ::setenv("CONTAINER_MAX_LAYER_SIZE", "0", 1);
+    EXPECT_FALSE(max_layer_size());
+    ::unsetenv("CONTAINER_MAX_LAYER_SIZE");
+}
+
+TEST(ReadFile, BoundedReadStopsPastTheLimit) {
+    char tmpl[] = "/tmp/read-test.XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "0123456789", 10), 10);
+    ::close(fd);
+    EXPECT_EQ(*fs::read_file(tmpl, 10), "0123456789");
+    auto big = fs::read_file(tmpl, 9);
+    ASSERT_FALSE(big);
+    EXPECT_EQ(big.error().errnum, EFBIG);
+    EXPECT_EQ(big.error().message, fmt::format("\"{}\" is larger than 9 bytes", tmpl));
+    ::unlink(tmpl);
 }
 
 } // namespace ctr::store
