@@ -375,6 +375,9 @@ int supervise(const std::string& name) {
         // mounts that show that block as its own. Made now, while this process is the host's root.
         auto store_map = store.id_map();
         if (!store_map) return fail(store_map.error().message);
+        // The data directory's path is open to the store's group (store.cpp): mapped here too, so this
+        // namespace's root may override the permissions there as it may for the host root's files.
+        map.gids.push_back({k_host_root_inside + 1, store_map->gids.at(0).outside, 1});
         runtime::IdMap layer_view;
         layer_view.uids = {{store_map->uids.at(0).outside, cfg->ids.uid, cfg->ids.count}};
         layer_view.gids = {{store_map->gids.at(0).outside, cfg->ids.gid, cfg->ids.count}};
@@ -420,6 +423,13 @@ int supervise(const std::string& name) {
         cgroup = *cg;
     else
         say("no unified cgroup for the machine: " + cg.error().message);
+    if (root_run && !cgroup.empty()) {
+        // Delegated to the machine's root as systemd delegates to a user: the directory and the files
+        // that manage its subtree, never the limits set on it (memory.max, cpu.max stay the host's).
+        for (const char* f : {"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"})
+            if (::chown((cgroup + f).c_str(), cfg->ids.uid, cfg->ids.gid) != 0)
+                say(fmt::format("delegate {}{}: {}", cgroup, f, std::strerror(errno)));
+    }
     runtime::LimitPlan limits = runtime::plan_limits(runtime::discover_layout(cgroup), name, boot->cpus,
                                                      boot->memory, runtime::allowed_cpus());
     runtime::apply_plan(limits);
@@ -489,6 +499,8 @@ int supervise(const std::string& name) {
         // Writing the child's id map needs root's file access for a moment (its /proc files are root's).
         // The child is born in the machine cgroup: the supervisor steps in for the clone and back out
         // after (as the cgroup's owner; root of this namespace may not move processes in a delegated tree).
+        // A root-run machine's cgroup belongs to the machine's root, which is our root here.
+        if (root_run) fs_ids(0, 0);
         if (!cgroup.empty()) {
             if (auto m = runtime::move_to_cgroup(cgroup, ::getpid()); !m) {
                 say("cannot enter the machine cgroup (limits not enforced): " + m.error().message);

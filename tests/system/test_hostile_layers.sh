@@ -67,8 +67,7 @@ contained() {
         want f "$REL/victim" "layer copy" && want f hl-inside "layer copy" && same_file hl-inside "$REL/victim" ;;
     hardlink-to-symlink) want l hl-sym && link_to hl-sym "$OUTSIDE/victim" ;;
     whiteout-symlink) want c s && devnum s 0:0 ;;
-    device)
-        if [[ $MODE == root && $(id -u) == 0 ]]; then want c dev/evil && devnum dev/evil 1:3; else absent dev/evil; fi ;;
+    device) absent dev/evil ;; # layers are unpacked in a user namespace, root's too: no working device nodes
     file-replaces-dir) want f d "now a file" ;;
     dir-replaces-file) want d f && want f f/child c ;;
     file-replaces-dir-tree) want f d "file over a tree" ;;
