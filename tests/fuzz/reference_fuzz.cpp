@@ -17,8 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)ref->base_name();
     auto again = ctr::oci::parse_reference(printed);
     if (!again || again->str() != printed) {
-        std::fprintf(stderr, "reference \"%s\" prints as \"%s\", which parses as %s\n", std::string(text).c_str(),
-                     printed.c_str(), again ? again->str().c_str() : again.error().message.c_str());
+        std::fprintf(stderr, "reference \"%s\" prints as \"%s\", which parses as %s\n",
+                     std::string(text).c_str(), printed.c_str(),
+                     again ? again->str().c_str() : again.error().message.c_str());
         std::abort();
     }
     return 0;

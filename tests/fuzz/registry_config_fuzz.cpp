@@ -33,8 +33,9 @@ void write_file(const std::string& path, const std::string& data) {
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    char tmpl[] = "/tmp/registry-config-fuzz.XXXXXX";
-    if (!::mkdtemp(tmpl)) std::abort();
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/registry-config-fuzz.XXXXXX";
+    if (!::mkdtemp(tmpl.data())) std::abort();
     g_home = tmpl;
     for (const char* dir : {"/.config", "/.config/container", "/.config/containers", "/.docker"})
         ::mkdir((g_home + dir).c_str(), 0700);

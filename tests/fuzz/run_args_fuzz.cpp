@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// `machine run`'s argument splitter over argument vectors (arguments separated by NUL bytes, which argv
-// cannot contain). What it takes out of argv must be exactly the tail it returns as the command, after
-// an optional "--"; the options before it stay untouched.
+// `machine run`'s argument splitter over argv without the program name (arguments separated by NUL bytes,
+// which argv cannot contain). What it takes out of argv must be exactly the tail it returns as the command,
+// after an optional "--"; the options before it stay untouched.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

@@ -65,8 +65,9 @@ std::set<std::string> entries_of(const std::string& dir) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
     become_namespace_root();
-    char tmpl[] = "/tmp/unpack-fuzz.XXXXXX";
-    if (!::mkdtemp(tmpl)) std::abort();
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/unpack-fuzz.XXXXXX";
+    if (!::mkdtemp(tmpl.data())) std::abort();
     g_dir = tmpl;
     std::atexit([] { (void)fs::remove_tree(g_dir); });
     return 0;
