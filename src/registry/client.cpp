@@ -75,7 +75,8 @@ std::string registry_error_text(const std::string& body) {
     std::string out;
     for (const auto& e : j["errors"]) {
         if (!e.is_object()) continue;
-        std::string code = e.value("code", "");
+        // Not json::value(): it throws when the field has another type, and this runs on download threads.
+        std::string code = e.contains("code") && e["code"].is_string() ? e["code"].get<std::string>() : "";
         std::string msg =
             e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
         if (!out.empty()) out += "; ";
@@ -310,9 +311,11 @@ Result<Document> Client::manifest(const std::string& tag_or_digest) {
     if (!oci::is_manifest_type(d.media_type) && !oci::is_index_type(d.media_type)) {
         // Some registries send a generic type; the document says what it is.
         json j = json::parse(d.body, nullptr, false);
-        if (j.is_object() && j.value("schemaVersion", 0) == 1)
+        if (j.is_object() && j.contains("schemaVersion") && j["schemaVersion"] == 1)
             return make_error("{} is a Docker schema 1 image, which is deprecated and not supported", what);
-        std::string inner = j.is_object() ? j.value("mediaType", "") : "";
+        std::string inner = j.is_object() && j.contains("mediaType") && j["mediaType"].is_string()
+                                ? j["mediaType"].get<std::string>()
+                                : "";
         if (oci::is_manifest_type(inner) || oci::is_index_type(inner))
             d.media_type = inner;
         else if (auto k = oci::document_kind(d.body))
