@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include <curl/curl.h>
@@ -209,7 +210,8 @@ Result<std::string> Client::fetch_token(const Challenge& c) {
     if (token.empty()) return make_error("the token service of {} answered without a token", m_host);
     int64_t lifetime =
         j.contains("expires_in") && j["expires_in"].is_number_integer() ? j["expires_in"].get<int64_t>() : 60;
-    if (lifetime < 60) lifetime = 60; // the distribution spec's minimum
+    // 60 s is the distribution spec's minimum; a day bounds it above, as seconds in nanoseconds overflow.
+    lifetime = std::clamp<int64_t>(lifetime, 60, 24 * 3600);
     std::lock_guard<std::mutex> g(m_mu);
     // Renew a little early so a token does not expire in the middle of a request.
     m_auth_expiry = Clock::now() + std::chrono::seconds(lifetime - 10);
