@@ -34,6 +34,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 [[ -z ${TMPDIR:-} && -d /dev/shm && -w /dev/shm ]] && export TMPDIR=/dev/shm
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/container-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
+export TMPDIR=$scratch # the targets' work directories go too, even after a crash
 
 passed=0 failed=0
 for t in "${targets[@]}"; do
