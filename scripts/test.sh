@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Runs the whole test suite as root on a fresh Debian 12 machine: installs packages, creates the
-# unprivileged test user with subordinate ids, builds, and runs CTest (unit and system tests).
+# unprivileged test user with subordinate ids, builds, and runs CTest (unit and system tests), then the
+# fuzz targets (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "scripts/test.sh: run as root (it installs packages and creates a test user)" >&2; exit 1; }
@@ -22,3 +23,5 @@ if ! grep -q "^$dot_user:" /etc/subgid; then usermod --add-subgids 400000-465535
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j2
+# The parsers of untrusted input under libFuzzer, ASan and UBSan: about 90 s of fuzzing after the build.
+bash scripts/fuzz.sh

@@ -38,9 +38,19 @@ std::string str_field(const json& j, const char* key, const char* fallback = "")
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
 }
 
+// Image documents nest a few levels. nlohmann parses and frees without recursion, but copies, compares
+// and prints with one stack frame per level: a config of 200 000 nested arrays overflowed the stack.
+constexpr int k_max_json_depth = 256;
+
 Result<json> parse_json(const std::string& text, const char* what) {
-    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    bool too_deep = false;
+    auto check_depth = [&](int depth, json::parse_event_t, json&) {
+        too_deep = too_deep || depth > k_max_json_depth;
+        return true;
+    };
+    json j = json::parse(text, check_depth, /*allow_exceptions=*/false);
     if (j.is_discarded()) return make_error("{} is not valid JSON", what);
+    if (too_deep) return make_error("{} nests deeper than {} levels", what, k_max_json_depth);
     if (!j.is_object()) return make_error("{} is not a JSON object", what);
     return j;
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include <curl/curl.h>
@@ -76,7 +77,8 @@ std::string registry_error_text(const std::string& body) {
     std::string out;
     for (const auto& e : j["errors"]) {
         if (!e.is_object()) continue;
-        std::string code = e.value("code", "");
+        // Not json::value(): it throws when the field has another type, and this runs on download threads.
+        std::string code = e.contains("code") && e["code"].is_string() ? e["code"].get<std::string>() : "";
         std::string msg =
             e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
         if (!out.empty()) out += "; ";
@@ -209,7 +211,8 @@ Result<std::string> Client::fetch_token(const Challenge& c) {
     if (token.empty()) return make_error("the token service of {} answered without a token", m_host);
     int64_t lifetime =
         j.contains("expires_in") && j["expires_in"].is_number_integer() ? j["expires_in"].get<int64_t>() : 60;
-    if (lifetime < 60) lifetime = 60; // the distribution spec's minimum
+    // 60 s is the distribution spec's minimum; a day bounds it above, as seconds in nanoseconds overflow.
+    lifetime = std::clamp<int64_t>(lifetime, 60, 24 * 3600);
     std::lock_guard<std::mutex> g(m_mu);
     // Renew a little early so a token does not expire in the middle of a request.
     m_auth_expiry = Clock::now() + std::chrono::seconds(lifetime - 10);
@@ -313,9 +316,11 @@ Result<Document> Client::manifest(const std::string& tag_or_digest) {
     if (!oci::is_manifest_type(d.media_type) && !oci::is_index_type(d.media_type)) {
         // Some registries send a generic type; the document says what it is.
         json j = json::parse(d.body, nullptr, false);
-        if (j.is_object() && j.value("schemaVersion", 0) == 1)
+        if (j.is_object() && j.contains("schemaVersion") && j["schemaVersion"] == 1)
             return make_error("{} is a Docker schema 1 image, which is deprecated and not supported", what);
-        std::string inner = j.is_object() ? j.value("mediaType", "") : "";
+        std::string inner = j.is_object() && j.contains("mediaType") && j["mediaType"].is_string()
+                                ? j["mediaType"].get<std::string>()
+                                : "";
         if (oci::is_manifest_type(inner) || oci::is_index_type(inner))
             d.media_type = inner;
         else if (auto k = oci::document_kind(d.body))

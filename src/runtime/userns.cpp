@@ -113,8 +113,14 @@ Result<void> write_map(pid_t pid, const char* tool, const char* file, const std:
         0, nullptr); // denied when the gid map came without setgroups; supplementary groups are harmless
     if (::setresuid(0, 0, 0) != 0) fail(errno, fmt::format("setresuid 0: {}", std::strerror(errno)));
     ::umask(0);
-    auto r = work();
-    if (!r) fail(r.error().errnum, r.error().message);
+    try {
+        auto r = work();
+        if (!r) fail(r.error().errnum, r.error().message);
+    } catch (const std::exception& e) {
+        fail(0, e.what()); // never unwinds into the caller's code, in this copy of it
+    } catch (...) {
+        fail(0, "the work in the user namespace failed");
+    }
     ::_exit(0);
 }
 

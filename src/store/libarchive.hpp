@@ -41,7 +41,14 @@ CTR_LAZY_FUNCTION(k_libarchive, archive_entry_uid)
 CTR_LAZY_FUNCTION(k_libarchive, archive_entry_xattr_next)
 CTR_LAZY_FUNCTION(k_libarchive, archive_entry_xattr_reset)
 CTR_LAZY_FUNCTION(k_libarchive, archive_errno)
-CTR_LAZY_FUNCTION(k_libarchive, archive_error_string)
+// Never null: libarchive sets no message for some failures (a gzip member with a damaged header, for
+// one), and formatting a null char* into an error message throws.
+inline constexpr auto archive_error_string = [](struct archive* a) {
+    static const auto fn = reinterpret_cast<decltype(&::archive_error_string)>(
+        k_libarchive.symbol("archive_error_string"));
+    const char* text = fn(a);
+    return text ? text : "unknown libarchive error";
+};
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_data)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_data_block)
 CTR_LAZY_FUNCTION(k_libarchive, archive_read_data_skip)
