@@ -126,6 +126,8 @@ json machine_json(Ctx& c, const std::string& name, bool full) {
         json p = {{"os", cfg->platform.os}, {"architecture", cfg->platform.architecture}};
         if (!cfg->platform.variant.empty()) p["variant"] = cfg->platform.variant;
         j["platform"] = p;
+        // A root-run machine's private ids on the host (its ids 0..size-1).
+        if (cfg->ids.count > 0) j["idRange"] = {{"uid", cfg->ids.uid}, {"gid", cfg->ids.gid}, {"size", cfg->ids.count}};
         if (st) {
             j["initPid"] = st->init_pid;
             // What the running machine got, which may differ from the configuration after `set`.

