@@ -47,32 +47,6 @@ void say(const std::string& msg) {
     (void)!::write(STDERR_FILENO, line.data(), line.size()); // boot.log; nowhere else to report
 }
 
-enum class InitKind { systemd, busybox, sysvinit, runit, other };
-
-// Follows /sbin/init's symlinks inside the machine's root to name the init system. Every step resolves
-// in that root (RESOLVE_IN_ROOT), so absolute links such as /sbin -> /usr/sbin stay in the machine.
-InitKind init_kind(int root) {
-    std::string path = "sbin/init";
-    for (int hops = 0; hops < 40; ++hops) {
-        size_t slash = path.rfind('/');
-        std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-        std::string leaf = path.substr(slash == std::string::npos ? 0 : slash + 1);
-        UniqueFd d(fs::openat2_raw(root, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT));
-        if (!d.valid()) break;
-        char buf[4096];
-        ssize_t n = ::readlinkat(d.get(), leaf.c_str(), buf, sizeof buf - 1);
-        if (n <= 0) break; // not a link: `leaf` is the init binary itself
-        std::string target(buf, static_cast<size_t>(n));
-        path = target[0] == '/' ? target.substr(1) : dir + "/" + target;
-    }
-    std::string base = path.substr(path.rfind('/') + 1);
-    if (base == "systemd") return InitKind::systemd;
-    if (base == "busybox") return InitKind::busybox;
-    if (base == "runit-init" || base == "runit") return InitKind::runit;
-    if (base == "init") return InitKind::sysvinit;
-    return InitKind::other;
-}
-
 int parse_signal(const std::string& s) {
     std::string n = s.rfind("SIG", 0) == 0 ? s.substr(3) : s;
     if (!n.empty() && std::isdigit(static_cast<unsigned char>(n[0]))) return std::atoi(n.c_str());
@@ -144,6 +118,61 @@ bool exists_in_machine(int root, const char* path) {
     return fd.valid();
 }
 
+// The init systems a machine may boot, one row each: how /sbin/init's final target is named, how the
+// kind asks to power off (a signal, or a control file written as the machine's root), and when it is
+// ready for commands. The last row is everything else (SIGTERM, ready once exec'd).
+enum class Ready { at_exec, systemd_sockets };
+struct InitKind {
+    const char* name;
+    const char* binaries[2];
+    bool (*stop)(int root, pid_t init); // nullptr: SIGTERM
+    Ready ready;
+};
+
+bool stop_systemd(int, pid_t init) {
+    return ::kill(init, SIGRTMIN + 4) == 0;
+}
+bool stop_busybox(int, pid_t init) {
+    return ::kill(init, SIGUSR2) == 0;
+}
+bool stop_sysvinit(int root, pid_t) {
+    return as_machine_root([&] { return sysvinit_runlevel0(root); });
+}
+bool stop_runit(int root, pid_t init) {
+    return as_machine_root([&] { return runit_halt(root, init); });
+}
+
+const InitKind k_init_kinds[] = {
+    {"systemd", {"systemd", nullptr}, stop_systemd, Ready::systemd_sockets},
+    {"busybox", {"busybox", nullptr}, stop_busybox, Ready::at_exec},
+    {"runit", {"runit-init", "runit"}, stop_runit, Ready::at_exec},
+    {"sysvinit", {"init", nullptr}, stop_sysvinit, Ready::at_exec},
+    {"other", {nullptr, nullptr}, nullptr, Ready::at_exec},
+};
+
+// Follows /sbin/init's symlinks inside the machine's root to name the init system. Every step resolves
+// in that root (RESOLVE_IN_ROOT), so absolute links such as /sbin -> /usr/sbin stay in the machine.
+const InitKind& init_kind(int root) {
+    std::string path = "sbin/init";
+    for (int hops = 0; hops < 40; ++hops) {
+        size_t slash = path.rfind('/');
+        std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+        std::string leaf = path.substr(slash == std::string::npos ? 0 : slash + 1);
+        UniqueFd d(fs::openat2_raw(root, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT));
+        if (!d.valid()) break;
+        char buf[4096];
+        ssize_t n = ::readlinkat(d.get(), leaf.c_str(), buf, sizeof buf - 1);
+        if (n <= 0) break; // not a link: `leaf` is the init binary itself
+        std::string target(buf, static_cast<size_t>(n));
+        path = target[0] == '/' ? target.substr(1) : dir + "/" + target;
+    }
+    std::string base = path.substr(path.rfind('/') + 1);
+    for (const InitKind& k : k_init_kinds)
+        for (const char* b : k.binaries)
+            if (b && base == b) return k;
+    return k_init_kinds[std::size(k_init_kinds) - 1];
+}
+
 constexpr size_t k_max_reboots_a_minute = 10;
 
 std::string read_stop_timeout(const std::string& dir) {
@@ -179,7 +208,7 @@ struct Watch {
     int signals;   // signalfd for SIGCHLD, SIGTERM, SIGINT, SIGHUP
     pid_t init;
     int root; // O_PATH fd of the machine's root
-    InitKind kind;
+    const InitKind& kind;
     int stop_signal; // the image's StopSignal, 0 for none
     machine::RunState& st;
 
@@ -197,14 +226,8 @@ struct Watch {
         bool asked = false;
         if (stop_signal > 0)
             asked = ::kill(init, stop_signal) == 0;
-        else if (kind == InitKind::systemd)
-            asked = ::kill(init, SIGRTMIN + 4) == 0;
-        else if (kind == InitKind::busybox)
-            asked = ::kill(init, SIGUSR2) == 0;
-        else if (kind == InitKind::sysvinit)
-            asked = as_machine_root([&] { return sysvinit_runlevel0(root); });
-        else if (kind == InitKind::runit)
-            asked = as_machine_root([&] { return runit_halt(root, init); });
+        else if (kind.stop)
+            asked = kind.stop(root, init);
         if (!asked) asked = ::kill(init, SIGTERM) == 0;
         say(fmt::format("stopping (timeout {}s)", secs));
     }
@@ -259,7 +282,7 @@ struct Watch {
                     deadline.tv_sec += 3600;
                 }
             }
-            if (!st.ready && !ex.stopping && kind == InitKind::systemd && systemd_ready(systemd_since)) {
+            if (!st.ready && !ex.stopping && kind.ready == Ready::systemd_sockets && systemd_ready(systemd_since)) {
                 st.ready = true;
                 (void)machines.write_state(name, st); // the waiting CLI times out if this keeps failing
                 say("ready");
@@ -532,7 +555,7 @@ int supervise(const std::string& name) {
                 say("first-boot provisioning done");
             spec.provision = false;
         }
-        InitKind kind = init_kind(booted->root.get());
+        const InitKind& kind = init_kind(booted->root.get());
         machine::RunState st;
         st.supervisor_pid = ::getpid();
         st.supervisor_start = machine::process_start_time(st.supervisor_pid);
@@ -547,10 +570,10 @@ int supervise(const std::string& name) {
         st.cpu_time_limited = limits.cpu_time_limited;
         st.memory_limited = limits.memory_limited;
         st.not_enforced = limits.not_enforced;
-        st.ready = kind != InitKind::systemd;
+        st.ready = kind.ready == Ready::at_exec;
         (void)::unlink((dir + "/boot-error").c_str()); // from an earlier failed boot, if any
         if (auto w = machines.write_state(name, st); !w) say("write state: " + w.error().message);
-        say(fmt::format("init started as pid {}", booted->pid));
+        say(fmt::format("init started as pid {} ({})", booted->pid, kind.name));
         if (st.ready) say("ready");
 
         Watch w{machines,
