@@ -151,8 +151,19 @@ Result<void> do_layer_work(const std::string& request, int fd) {
 
 } // namespace
 
+Result<std::string> Store::layers_dir_for_helper() {
+    if (!m_layers_fd) {
+        std::string dir = m_root + "/layers/sha256";
+        UniqueFd fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", dir));
+        m_layers_fd = std::make_shared<UniqueFd>(std::move(fd));
+    }
+    return fmt::format("/proc/self/fd/{}", m_layers_fd->get());
+}
+
 Result<void> Store::start_layer_helper() {
     if (m_helper) return {};
+    TRY(layers_dir_for_helper()); // open before the fork: the helper and its workers inherit it
     runtime::IdMap map = TRY(id_map());
     m_helper = std::make_shared<runtime::UsernsHelper>(TRY(runtime::UsernsHelper::start(map, do_layer_work)));
     return {};
@@ -263,7 +274,8 @@ Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& d
         if (::chown(tmp.c_str(), map.uids.at(0).outside, map.gids.at(0).outside) != 0)
             return sys_error(errno, fmt::format("chown \"{}\"", tmp));
     }
-    auto r = layer_work(layer_request({"unpack", tmp, diff_id.str(), std::to_string(max_size)}), blob_fd.get());
+    std::string dest = TRY(layers_dir_for_helper()) + tmp.substr(tmp.rfind('/'));
+    auto r = layer_work(layer_request({"unpack", dest, diff_id.str(), std::to_string(max_size)}), blob_fd.get());
     if (!r) {
         (void)remove_owned_tree(tmp); // gone already unless the helper died; a later lock() retries
         return wrap(std::move(r).error(), fmt::format("layer {}", layer.digest.str()));

@@ -140,6 +140,10 @@ private:
     std::string m_root;
     mutable std::optional<runtime::IdMap> m_map;
     std::shared_ptr<runtime::UsernsHelper> m_helper;
+    // layers/sha256 as an open directory, so the unpacker's namespace reaches it through
+    // /proc/self/fd/N without search permission on the directories above (root's home, for root).
+    Result<std::string> layers_dir_for_helper();
+    std::shared_ptr<UniqueFd> m_layers_fd;
 };
 
 std::string now_rfc3339();
