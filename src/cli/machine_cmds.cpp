@@ -438,6 +438,7 @@ Result<int> do_run(MachineOptions& o) {
     for (const auto& cg : st->cgroups_v1)
         spec.cgroups.push_back(cg);
     spec.cpus = runtime::parse_cpu_list(st->cpu_list);
+    spec.filter_file = c->machines.dir(name) + "/seccomp.bpf";
     std::fflush(stdout);
     int status = TRY(runtime::exec_in_machine(st->init_pid, spec));
     if (o.detach) fmt::print("{}\n", name);

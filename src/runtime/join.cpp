@@ -299,7 +299,7 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
         ns.push_back(std::move(fd));
     }
-    std::vector<sock_filter> filter = TRY(machine_filter());
+    std::vector<sock_filter> filter = TRY(load_filter(spec.filter_file));
     g_filter = &filter;
     // Ctrl-C belongs to the command: the joined child passes it on, and the CLI waits and reports its
     // status. SIGTERM and SIGHUP sent to the CLI go the same way.

@@ -24,6 +24,7 @@ struct ExecSpec {
     std::vector<std::string> extra_env; // --env-file then -e, applied last
     std::vector<std::string> cgroups;   // the machine's cgroups (v2 and v1), joined first
     std::vector<int> cpus;              // the machine's CPUs (affinity); empty: unchanged
+    std::string filter_file;            // the machine's seccomp program as its supervisor saved it
     bool detach = false;
     // Which of the command's stdin, stdout and stderr (bits 0, 1, 2) are a pseudo-terminal of the
     // machine's own devpts, proxied to ours; the others are ours, passed as they are. The CLI puts every

@@ -9,6 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
+
+#include "base/fs.hpp"
 #include "base/lazy_lib.hpp"
 #include "base/unique_fd.hpp"
 
@@ -89,6 +92,20 @@ Result<std::vector<sock_filter>> machine_filter() {
     std::vector<sock_filter> prog(static_cast<size_t>(size) / sizeof(sock_filter));
     if (::pread(mem.get(), prog.data(), static_cast<size_t>(size), 0) != size)
         return sys_error(errno, "seccomp: read the filter");
+    return prog;
+}
+
+Result<void> save_filter(const std::string& path, const std::vector<sock_filter>& prog) {
+    return fs::write_file_atomic(
+        path, std::string_view(reinterpret_cast<const char*>(prog.data()), prog.size() * sizeof(sock_filter)), 0644);
+}
+
+Result<std::vector<sock_filter>> load_filter(const std::string& path) {
+    constexpr size_t k_max = BPF_MAXINSNS * sizeof(sock_filter);
+    auto data = fs::read_file(path, k_max);
+    if (!data || data->empty() || data->size() % sizeof(sock_filter) != 0) return machine_filter();
+    std::vector<sock_filter> prog(data->size() / sizeof(sock_filter));
+    std::memcpy(prog.data(), data->data(), data->size());
     return prog;
 }
 

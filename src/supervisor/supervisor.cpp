@@ -31,6 +31,7 @@
 #include "runtime/boot.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/limits.hpp"
+#include "runtime/seccomp.hpp"
 #include "runtime/userns.hpp"
 
 namespace ctr::supervisor {
@@ -506,6 +507,11 @@ int supervise(const std::string& name) {
             spec.home_source = at;
         }
     }
+    // The system call filter, for `run` to install without compiling it each time (see seccomp.hpp).
+    if (auto filter = runtime::machine_filter(); !filter)
+        return fail(filter.error().message);
+    else if (auto saved = runtime::save_filter(dir + "/seccomp.bpf", *filter); !saved)
+        say("save the seccomp filter (each run compiles it instead): " + saved.error().message);
     // Boot init and watch it until it exits. When it asked for a reboot (and nobody asked to stop), boot
     // it again, as a host's firmware would; an init that keeps rebooting at once is stopped instead.
     int stop_signal = img->config.stop_signal.empty() ? 0 : parse_signal(img->config.stop_signal);
@@ -544,6 +550,7 @@ int supervise(const std::string& name) {
         for (const auto& d : limits.attach)
             (void)runtime::move_to_cgroup(d.substr(0, d.rfind('/')), ::getpid()); // same
         if (!booted) {
+            if (root_run) fs_ids(0, 0); // the machine's cgroup is its root's
             remove_cgroups(cgroup, limits.attach); // empty: the child is gone
             return fail(booted.error().message);
         }
@@ -621,7 +628,10 @@ int supervise(const std::string& name) {
             break;
         }
     }
+    // A root-run machine's cgroup (and what systemd made in it) is its root's: removed as that root.
+    if (root_run) fs_ids(0, 0);
     remove_cgroups(cgroup, limits.attach);
+    if (root_run) fs_ids(own_uid, own_gid);
     machines.clear_state(name);
     say("stopped");
     return 0;
