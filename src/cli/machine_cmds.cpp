@@ -62,8 +62,8 @@ struct Ctx {
           machines_ptr(std::make_unique<machine::Machines>(*store_ptr)), machines(*machines_ptr) {}
 };
 
-Result<std::unique_ptr<Ctx>> open_ctx() {
-    store::Store s = TRY(store::Store::open());
+Result<std::unique_ptr<Ctx>> open_ctx(store::Store::Open how = store::Store::Open::full) {
+    store::Store s = TRY(store::Store::open(how));
     return std::make_unique<Ctx>(std::move(s));
 }
 
@@ -354,7 +354,7 @@ Result<std::vector<std::string>> read_env_file(const std::string& path) {
 
 Result<int> do_run(MachineOptions& o) {
     std::vector<std::string> argv = run_command_args();
-    auto c = TRY(open_ctx());
+    auto c = TRY(open_ctx(store::Store::Open::light)); // a stopped machine is booted by its supervisor
     std::string name = TRY(c->machines.resolve(o.name));
     machine::MachineConfig cfg = TRY(c->machines.config(name));
     machine::BootConfig boot = TRY(c->machines.boot_config(name));

@@ -43,15 +43,26 @@ std::string now_rfc3339() {
     return buf;
 }
 
-Result<Store> Store::open() {
+Result<Store> Store::open(Open how) {
     Store s = TRY(open_at(data_dir()));
-    if (::geteuid() == 0) TRY(s.ensure_root_ids());
+    if (how == Open::full && ::geteuid() == 0) TRY(s.ensure_root_ids());
     return s;
 }
 
 Result<void> Store::ensure_root_ids() {
     if (::geteuid() != 0) return {};
     runtime::IdMap map = TRY(id_map());
+    // The unpacker, root of the store's block, reaches layers/sha256/ through these: open to that block's
+    // group alone (no host user has those ids).
+    gid_t group = map.gids.at(0).outside;
+    for (const char* sub : {"", "/layers", "/layers/sha256"}) {
+        std::string dir = m_root + sub;
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0) return sys_error(errno, fmt::format("stat \"{}\"", dir));
+        if (st.st_gid == group && (st.st_mode & 07777) == 0710) continue;
+        if (::chown(dir.c_str(), 0, group) != 0 || ::chmod(dir.c_str(), 0710) != 0)
+            return sys_error(errno, fmt::format("give \"{}\" to the store's ids", dir));
+    }
     std::string want = fmt::format("{} {}\n", map.uids.at(0).outside, map.gids.at(0).outside);
     std::string marker = m_root + "/ids";
     if (auto have = fs::read_file(marker); have && *have == want) return {};
@@ -83,22 +94,9 @@ Result<Store> Store::open_at(const std::string& root) {
     for (const char* sub : {"", "/content/sha256", "/layers/sha256", "/tmp", "/partial"})
         TRY(fs::make_dirs(root + sub, 0700));
     Store s(root);
-    if (::geteuid() != 0) {
-        if (::chmod(root.c_str(), 0700) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", root));
-        return s;
-    }
-    // A root-run store unpacks layers as root of the store's block of ids, which must reach
-    // layers/sha256/: the path there is open to that block's group alone (no host user has those ids).
-    runtime::IdMap map = TRY(s.id_map());
-    gid_t group = map.gids.at(0).outside;
-    for (const char* sub : {"", "/layers", "/layers/sha256"}) {
-        std::string dir = root + sub;
-        struct stat st {};
-        if (::stat(dir.c_str(), &st) != 0) return sys_error(errno, fmt::format("stat \"{}\"", dir));
-        if (st.st_gid == group && (st.st_mode & 07777) == 0710) continue;
-        if (::chown(dir.c_str(), 0, group) != 0 || ::chmod(dir.c_str(), 0710) != 0)
-            return sys_error(errno, fmt::format("give \"{}\" to the store's ids", dir));
-    }
+    // A root store's directories are open to the store's group (ensure_root_ids), not 0700.
+    if (::geteuid() != 0 && ::chmod(root.c_str(), 0700) != 0)
+        return sys_error(errno, fmt::format("chmod \"{}\"", root));
     return s;
 }
 

@@ -49,7 +49,10 @@ struct Image {
 class Store {
 public:
     // Opens (creating when missing) the store at data_dir(); mode 0700.
-    static Result<Store> open();
+    // `light` is for commands that only read machine state (`machine run`): a root store's id checks
+    // (ensure_root_ids) are left to the commands that work on layers.
+    enum class Open { full, light };
+    static Result<Store> open(Open how = Open::full);
     static Result<Store> open_at(const std::string& root);
 
     const std::string& root() const { return m_root; }

@@ -32,6 +32,7 @@
 #include "runtime/cgroup.hpp"
 #include "runtime/limits.hpp"
 #include "runtime/seccomp.hpp"
+#include "runtime/shifted_copy.hpp"
 #include "runtime/userns.hpp"
 
 namespace ctr::supervisor {
@@ -407,17 +408,44 @@ int supervise(const std::string& name) {
         layer_view.gids = {{store_map->gids.at(0).outside, cfg->ids.gid, cfg->ids.count}};
         auto layers_ns = runtime::make_userns_fd(layer_view);
         if (!layers_ns) return fail(layers_ns.error().message);
-        for (auto it = img->config.diff_ids.rbegin(); it != img->config.diff_ids.rend(); ++it) {
+        const char* knob = std::getenv("CONTAINER_IDMAPPED_MOUNTS"); // "0": the copy below, for tests
+        bool idmapped = !(knob && std::string(knob) == "0");
+        std::string why = "CONTAINER_IDMAPPED_MOUNTS=0";
+        for (auto it = img->config.diff_ids.rbegin(); idmapped && it != img->config.diff_ids.rend(); ++it) {
             auto tree = runtime::idmapped_tree(store.layer_path(*it), layers_ns->get());
-            if (!tree)
-                return fail(fmt::format("{} (root-run machines need idmapped mounts: Linux 5.19 or later, and a "
-                                        "file system that supports them for the data directory)",
-                                        tree.error().message));
+            if (!tree) {
+                idmapped = false;
+                why = tree.error().message;
+                idmapped_layers.clear();
+                break;
+            }
             idmapped_layers.push_back(std::move(tree).value());
         }
+        if (!idmapped) {
+            // Without idmapped mounts (Linux < 5.19, or a file system without them) this machine gets a copy
+            // of the layers owned by its own ids, made once and kept with the machine.
+            say(fmt::format("no idmapped mounts ({}): this machine uses its own copy of the image's layers", why));
+            runtime::IdShift shift{store_map->uids.at(0).outside, cfg->ids.uid, store_map->gids.at(0).outside,
+                                   cfg->ids.gid, cfg->ids.count};
+            spec.lowerdirs.clear();
+            for (auto it = img->config.diff_ids.rbegin(); it != img->config.diff_ids.rend(); ++it) {
+                std::string copy = fmt::format("{}/layer-copies/{}", dir, it->hex);
+                if (!fs::exists(copy)) {
+                    std::string tmp = copy + ".tmp";
+                    if (auto r = fs::make_dirs(dir + "/layer-copies", 0700); !r) return fail(r.error().message);
+                    if (auto r = fs::remove_tree(tmp); !r) return fail(r.error().message);
+                    if (auto r = runtime::shifted_copy(store.layer_path(*it), tmp, shift); !r)
+                        return fail(r.error().message);
+                    if (::rename(tmp.c_str(), copy.c_str()) != 0)
+                        return fail(fmt::format("rename \"{}\": {}", tmp, std::strerror(errno)));
+                }
+                spec.lowerdirs += (spec.lowerdirs.empty() ? "" : ":") + copy;
+            }
+        }
         // Root's home: its own files are root's inside (host uid 0 shows as the machine's root), and files
-        // root writes there from inside belong to the host's root.
-        if (boot->home_mount != "none" && !cfg->user.home.empty()) {
+        // root writes there from inside belong to the host's root. Without idmapped mounts it is bound as it
+        // is, and its files show as nobody's inside.
+        if (idmapped && boot->home_mount != "none" && !cfg->user.home.empty()) {
             runtime::IdMap home_view;
             home_view.uids = {{0, cfg->ids.uid, cfg->ids.count}};
             home_view.gids = {{0, cfg->ids.gid, cfg->ids.count}};
@@ -491,7 +519,7 @@ int supervise(const std::string& name) {
         // access to the data directory above: search permission here, for nobody else can get this far.
         if (::chmod(dir.c_str(), 0711) != 0) return fail(fmt::format("chmod \"{}\": {}", dir, std::strerror(errno)));
         // The idmapped trees go where the overlay and the mount plan can name them, in this namespace only.
-        spec.lowerdirs.clear();
+        if (!idmapped_layers.empty()) spec.lowerdirs.clear();
         for (size_t i = 0; i < idmapped_layers.size(); ++i) {
             std::string at = fmt::format("{}/lower/{}", dir, i);
             if (auto r = fs::make_dirs(at, 0700); !r) return fail(r.error().message);

@@ -101,6 +101,21 @@ out=$("$C" machine run -n r1 -- cat /tmp/hostexe.out)
 [[ $out == *"hits 0"* ]] || fail "reached the host binary from inside: $out"
 [[ $(stat -c %a "$C") == "$mode_before" ]] || fail "the host binary's mode changed"
 
+note "without idmapped mounts: a copy of the layers owned by the machine's block"
+# This kernel has idmapped mounts; CONTAINER_IDMAPPED_MOUNTS=0 takes the path of one that has none.
+CONTAINER_IDMAPPED_MOUNTS=0 "$C" machine create --name rc localhost/rootids:1 >/dev/null || fail "create with copied layers"
+grep -q "no idmapped mounts (CONTAINER_IDMAPPED_MOUNTS=0): this machine uses its own copy" "$DATA/machines/rc/boot.log" ||
+    fail "no line about the copy in boot.log"
+read -r uc gc _ < <(range rc)
+copy=$(ls -d "$DATA"/machines/rc/layer-copies/*/ | head -1)
+[[ $(stat -c %u:%g "$copy/bin/suid-root") == "$uc:$gc" ]] || fail "the copy is not owned by the machine's block"
+[[ $(stat -c %a "$copy/bin/suid-root") == 4755 ]] || fail "the copy lost the setuid bit ($(stat -c %a "$copy/bin/suid-root"))"
+[[ -z $(find "$copy" -uid 0 -print -quit) && ! -e $copy/dev/evil ]] || fail "host-root files or a device in the copy"
+[[ $("$C" machine run -n rc -- stat -c %u:%a /bin/suid-root) == 0:4755 ]] || fail "suid-root is not root's inside"
+"$C" machine run -n rc -- touch /var/in-copy
+[[ $(stat -c %u "$DATA/machines/rc/upper/var/in-copy") == "$uc" ]] || fail "a file made in the copied machine is not its block's"
+"$C" machine rm -f rc >/dev/null 2>&1
+
 note "a store and a machine from before private ids"
 "$C" machine stop r1 >/dev/null
 # What earlier versions left: layers owned by the host's ids, no ids record, a machine without a block.
