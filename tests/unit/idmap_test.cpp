@@ -44,4 +44,32 @@ TEST(IdMap, FindsRangesByNameOrUid) {
     EXPECT_FALSE(find_subid_range(text, "dave", 7));
 }
 
+TEST(RootPool, RootsOwnRangeElseTheDefaultBlock) {
+    auto own = root_id_pool("ann:100000:65536\nroot:1000000:655360\n", "root:2000000:655360\n");
+    ASSERT_TRUE(own) << own.error().message;
+    EXPECT_EQ(own->uids.start, 1000000u);
+    EXPECT_EQ(own->gids.start, 2000000u);
+    EXPECT_EQ(own->slices(), 10u);
+    IdMap store = slice_map(*own, 0), machine = slice_map(*own, 3);
+    EXPECT_EQ(store.uids, (std::vector<IdRange>{{0, 1000000, 65536}}));
+    EXPECT_EQ(machine.uids, (std::vector<IdRange>{{0, 1000000 + 3 * 65536, 65536}}));
+    EXPECT_EQ(machine.gids, (std::vector<IdRange>{{0, 2000000 + 3 * 65536, 65536}}));
+    EXPECT_FALSE(IdMap::to_host(machine.uids, 0) == 0u); // root inside is never the host's root
+
+    auto fallback = root_id_pool("ann:100000:65536\n", "");
+    ASSERT_TRUE(fallback);
+    EXPECT_EQ(fallback->uids.start, k_root_default_pool.start);
+    EXPECT_EQ(fallback->slices(), 16384u);
+}
+
+TEST(RootPool, RefusesOverlapsAndPoolsWithoutRoomForAMachine) {
+    auto overlap = root_id_pool("ann:2147500000:65536\n", "");
+    ASSERT_FALSE(overlap);
+    EXPECT_NE(overlap.error().message.find("overlap the range of ann in /etc/subuid"), std::string::npos)
+        << overlap.error().message;
+    auto small = root_id_pool("root:100000:65536\n", "root:100000:65536\n");
+    ASSERT_FALSE(small);
+    EXPECT_NE(small.error().message.find("room for 1 blocks"), std::string::npos) << small.error().message;
+}
+
 } // namespace ctr::runtime
