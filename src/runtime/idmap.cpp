@@ -9,6 +9,7 @@
 #include <charconv>
 
 #include "base/fs.hpp"
+#include "base/text.hpp"
 
 namespace ctr::runtime {
 
@@ -29,24 +30,36 @@ std::optional<uint32_t> IdMap::to_host(const std::vector<IdRange>& ranges, uint3
     return std::nullopt;
 }
 
+namespace {
+
+// One line of /etc/subuid or /etc/subgid: "who:start:count"; malformed lines are skipped.
+struct SubIdLine {
+    std::string who;
+    uint64_t start = 0, count = 0;
+};
+
+std::vector<SubIdLine> subid_lines(const std::string& text) {
+    std::vector<SubIdLine> out;
+    for (const auto& line : split(text, '\n')) {
+        auto f = split(line, ':');
+        if (f.size() < 3) continue;
+        SubIdLine l{f[0]};
+        if (std::from_chars(f[1].data(), f[1].data() + f[1].size(), l.start).ec != std::errc() ||
+            std::from_chars(f[2].data(), f[2].data() + f[2].size(), l.count).ec != std::errc())
+            continue;
+        out.push_back(std::move(l));
+    }
+    return out;
+}
+
+} // namespace
+
 std::optional<SubIdRange> find_subid_range(const std::string& text, const std::string& user, uint32_t id) {
     std::string id_text = std::to_string(id);
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t eol = text.find('\n', pos);
-        std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-        pos = eol == std::string::npos ? text.size() : eol + 1;
-        auto c1 = line.find(':');
-        auto c2 = line.find(':', c1 == std::string::npos ? 0 : c1 + 1);
-        if (c1 == std::string::npos || c2 == std::string::npos) continue;
-        std::string who = line.substr(0, c1);
-        if (who != user && who != id_text) continue;
-        SubIdRange r;
-        std::string s1 = line.substr(c1 + 1, c2 - c1 - 1), s2 = line.substr(c2 + 1);
-        auto a = std::from_chars(s1.data(), s1.data() + s1.size(), r.start);
-        auto b = std::from_chars(s2.data(), s2.data() + s2.size(), r.count);
-        if (a.ec != std::errc() || b.ec != std::errc()) continue;
-        return r;
+    for (const auto& l : subid_lines(text)) {
+        if (l.who != user && l.who != id_text) continue;
+        if (l.start > UINT32_MAX || l.count > UINT32_MAX) continue; // ids are 32 bits
+        return SubIdRange{static_cast<uint32_t>(l.start), static_cast<uint32_t>(l.count)};
     }
     return std::nullopt;
 }
@@ -84,24 +97,11 @@ namespace {
 Result<SubIdRange> pool_in(const std::string& text, const char* file) {
     if (auto own = find_subid_range(text, "root", 0)) return *own;
     SubIdRange d = k_root_default_pool;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t eol = text.find('\n', pos);
-        std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-        pos = eol == std::string::npos ? text.size() : eol + 1;
-        auto c1 = line.find(':');
-        auto c2 = line.find(':', c1 == std::string::npos ? 0 : c1 + 1);
-        if (c1 == std::string::npos || c2 == std::string::npos) continue;
-        uint64_t start = 0, count = 0;
-        std::string s1 = line.substr(c1 + 1, c2 - c1 - 1), s2 = line.substr(c2 + 1);
-        if (std::from_chars(s1.data(), s1.data() + s1.size(), start).ec != std::errc() ||
-            std::from_chars(s2.data(), s2.data() + s2.size(), count).ec != std::errc())
-            continue;
-        if (start < uint64_t{d.start} + d.count && uint64_t{d.start} < start + count)
+    for (const auto& l : subid_lines(text))
+        if (l.start < uint64_t{d.start} + d.count && uint64_t{d.start} < l.start + l.count)
             return make_error("the default ids for root-run machines ({}-{}) overlap the range of {} in {}; give root "
                               "a range of its own there (usermod --add-subuids/--add-subgids FIRST-LAST root)",
-                              d.start, uint64_t{d.start} + d.count - 1, line.substr(0, c1), file);
-    }
+                              d.start, uint64_t{d.start} + d.count - 1, l.who, file);
     return d;
 }
 

@@ -20,6 +20,7 @@
 
 #include "base/fd_passing.hpp"
 #include "base/fs.hpp"
+#include "base/text.hpp"
 #include "base/unique_fd.hpp"
 #include "runtime/boot.hpp"
 #include "runtime/cgroup.hpp"
@@ -37,18 +38,6 @@ struct PasswdEntry {
     uint32_t uid = 0, gid = 0;
     std::string home, shell;
 };
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    for (;;) {
-        size_t p = s.find(sep, start);
-        out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
-        if (p == std::string::npos) break;
-        start = p + 1;
-    }
-    return out;
-}
 
 // The machine's own /etc/passwd, read by hand: NSS modules would be loaded from the machine's disk.
 std::optional<PasswdEntry> find_passwd(const std::optional<std::string>& name, std::optional<uint32_t> uid) {

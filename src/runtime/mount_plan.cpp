@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "base/fs.hpp"
+#include "base/text.hpp"
 #include "base/unique_fd.hpp"
 #include "runtime/boot.hpp"
 
@@ -219,11 +220,7 @@ private:
                                    const std::string& what) {
         UniqueFd fsfd(::fsopen(type.c_str(), FSOPEN_CLOEXEC));
         if (!fsfd.valid()) return sys_error(errno, what);
-        size_t start = 0;
-        while (start < options.size()) {
-            size_t comma = options.find(',', start);
-            std::string opt = options.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-            start = comma == std::string::npos ? options.size() : comma + 1;
+        for (const auto& opt : options.empty() ? std::vector<std::string>{} : split(options, ',')) {
             auto eq = opt.find('=');
             int rc = eq == std::string::npos
                          ? ::fsconfig(fsfd.get(), FSCONFIG_SET_FLAG, opt.c_str(), nullptr, 0)
