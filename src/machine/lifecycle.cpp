@@ -160,7 +160,7 @@ Result<pid_t> spawn_supervisor(const std::string& dir, const std::string& name, 
             ::_exit(0);
         }
         // Nothing of the caller reaches the supervisor, and so the machine: only stdio, and a keyring of its own.
-        runtime::harden_child({});
+        runtime::harden_child();
         int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
         int log = ::open(boot_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         ::dup2(null, 0);

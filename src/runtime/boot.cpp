@@ -102,7 +102,7 @@ void provision(const Child& c, const BootSpec& s) {
     pid_t pid = ::fork();
     if (pid < 0) fail(c, "fork for provisioning");
     if (pid == 0) {
-        harden_child({});
+        harden_child();
         int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0) ::dup2(null, 0);
         ::dup2(out[1], 1);
@@ -146,7 +146,7 @@ int child_main(void* arg) {
     // namespaces; nothing of the machine runs yet.
     char b = 0;
     if (::read(c.go_fd, &b, 1) != 1 || b != 'g') ::_exit(1);
-    harden_child({c.err_fd, c.sock_fd, c.machine_dir});
+    harden_child();
     if (::setresgid(0, 0, 0) != 0) fail(c, "setresgid 0");
     (void)::setgroups(0, nullptr); // refused when setgroups is denied; no supplementary groups is the goal
     if (::setresuid(0, 0, 0) != 0) fail(c, "setresuid 0");
@@ -212,7 +212,7 @@ Result<void> build_root(const BootSpec& s, int pidns, int cgroupns) {
     if (helper < 0) return sys_error(errno, "fork the mount helper");
     if (helper == 0) {
         int out = status.write_fd();
-        harden_child({out, pidns, cgroupns, root.get()});
+        harden_child();
         if (::setns(pidns, CLONE_NEWPID) != 0) child_fail(out, "join the machine's pid namespace", errno);
         if (::setns(cgroupns, CLONE_NEWCGROUP) != 0) child_fail(out, "join the machine's cgroup namespace", errno);
         // setns(CLONE_NEWPID) only applies to children: the plan runs in one, which sees the machine's pids.

@@ -337,7 +337,7 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
         // From here the machine may be able to see this process: nothing of ours may be readable, and
         // nothing we hold may reach the command. No exception leaves this branch (see the catch below).
         try {
-            harden_child({err_w.get(), sock_child.get()});
+            harden_child();
             err_r.reset();
             auto report = [&](const std::string& what) {
                 std::string m = fmt::format("{}: {}", what, std::strerror(errno));

@@ -9,28 +9,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 
 namespace ctr::runtime {
 
-void harden_child(std::initializer_list<int> keep) {
+void harden_child() {
     (void)::prctl(PR_SET_DUMPABLE, 0); // cannot fail for 0
     // A new anonymous session keyring replaces the caller's (refused only without keyrings in the kernel).
     (void)::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, nullptr);
-    // Close-on-exec rather than closed: the fds in `keep` and the status pipe stay usable until exec.
-    int sorted[16];
-    size_t n = 0;
-    for (int fd : keep)
-        if (fd >= 3 && n < 16) sorted[n++] = fd;
-    std::sort(sorted, sorted + n);
-    unsigned int from = 3;
-    for (size_t i = 0; i < n; ++i) {
-        unsigned int fd = static_cast<unsigned int>(sorted[i]);
-        if (fd > from) (void)::syscall(SYS_close_range, from, fd - 1, CLOSE_RANGE_CLOEXEC);
-        from = fd + 1;
-    }
-    (void)::syscall(SYS_close_range, from, ~0U, CLOSE_RANGE_CLOEXEC);
+    (void)::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC); // Linux 5.11; fds stay open until exec
 }
 
 Result<ChildStatus> ChildStatus::make() {

@@ -7,8 +7,6 @@
 
 #include <sys/types.h>
 
-#include <initializer_list>
-
 #include "base/result.hpp"
 #include "base/unique_fd.hpp"
 
@@ -18,9 +16,9 @@ namespace ctr::runtime {
 // - PR_SET_DUMPABLE 0, so that nothing in a machine can read its /proc files (environ, exe, fds, mem)
 //   or ptrace it until it execs;
 // - a fresh anonymous session keyring, so the caller's keys are not reachable from a machine;
-// - every descriptor >= 3 except `keep` marked close-on-exec, so nothing the caller had open reaches
-//   the program it runs.
-void harden_child(std::initializer_list<int> keep);
+// - every descriptor >= 3 marked close-on-exec, so nothing the caller had open reaches the program it
+//   runs. They stay usable until exec: the child's own pipes and namespace fds need no exception.
+void harden_child();
 
 // One failure record. `step` names the operation and its object ("mount proc on /proc").
 struct ChildFailure {

@@ -100,7 +100,7 @@ Result<void> write_map(pid_t pid, const char* tool, const char* file, const std:
         ::_exit(1);
     };
     // Dumpable only until the map is written: newuidmap checks who owns this process's /proc entry.
-    harden_child({go_fd, ready_fd, result_fd});
+    harden_child();
     (void)::prctl(PR_SET_DUMPABLE, 1);
     if (::unshare(CLONE_NEWUSER) != 0)
         fail(errno, fmt::format("unshare user namespace: {}", std::strerror(errno)));
@@ -185,7 +185,7 @@ Result<void> enter_userns(const IdMap& map) {
     pid_t helper = ::fork();
     if (helper < 0) return sys_error(errno, "fork");
     if (helper == 0) {
-        harden_child({go_r.get(), done_w.get()});
+        harden_child();
         go_w.reset();
         done_r.reset();
         char c = 0;
@@ -234,7 +234,7 @@ Result<UniqueFd> make_userns_fd(const IdMap& map) {
     pid_t pid = ::fork();
     if (pid < 0) return sys_error(errno, "fork");
     if (pid == 0) {
-        harden_child({go_r.get(), ready_w.get()});
+        harden_child();
         go_w.reset(); // else our own copy would keep the read below from ever seeing the end
         ready_r.reset();
         char c = ::unshare(CLONE_NEWUSER) == 0 ? 'u' : 'x';
