@@ -7,19 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "scripts/test.sh: run as root (it installs packages and creates a test user)" >&2; exit 1; }
 bash scripts/deps.sh
-user=${CONTAINER_TEST_USER:-ctrtest}
-if ! id -u "$user" >/dev/null 2>&1; then
-    useradd --create-home --shell /bin/bash "$user"
-fi
-if ! grep -q "^$user:" /etc/subuid; then usermod --add-subuids 300000-365535 "$user"; fi
-if ! grep -q "^$user:" /etc/subgid; then usermod --add-subgids 300000-365535 "$user"; fi
-# A second user whose name has a dot, for provisioning (sudoers file names) tests.
-dot_user=${CONTAINER_TEST_DOT_USER:-ctr.dot}
-if ! id -u "$dot_user" >/dev/null 2>&1; then
-    useradd --create-home --shell /bin/bash "$dot_user"
-fi
-if ! grep -q "^$dot_user:" /etc/subuid; then usermod --add-subuids 400000-465535 "$dot_user"; fi
-if ! grep -q "^$dot_user:" /etc/subgid; then usermod --add-subgids 400000-465535 "$dot_user"; fi
+# The test users, each with a home and 65536 subordinate ids of its own: `ctrtest` runs every rootless
+# test; `ctr.dot` has a dot in its name (sudoers file names); `ctrnodeleg` gets no cgroup delegated
+# (tests/system/test_no_delegation.sh).
+ensure_user() { # ensure_user NAME FIRST_SUBID
+    local name=$1 first=$2
+    id -u "$name" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$name"
+    grep -q "^$name:" /etc/subuid || usermod --add-subuids "$first-$((first + 65535))" "$name"
+    grep -q "^$name:" /etc/subgid || usermod --add-subgids "$first-$((first + 65535))" "$name"
+}
+ensure_user "${CONTAINER_TEST_USER:-ctrtest}" 300000
+ensure_user "${CONTAINER_TEST_DOT_USER:-ctr.dot}" 400000
+ensure_user "${CONTAINER_TEST_NODELEG_USER:-ctrnodeleg}" 500000
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j2

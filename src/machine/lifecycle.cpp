@@ -216,6 +216,9 @@ Result<void> start(Machines& machines, const std::string& name, const std::strin
             std::string m = *err;
             while (!m.empty() && m.back() == '\n')
                 m.pop_back();
+            // It exits right after writing this: once it is gone, the machine's files are still.
+            for (int i = 0; i < 1000 && sup > 0 && process_start_time(sup) != 0; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
             return make_error("failed to boot container machine {}: {}", name, m);
         }
         if (seen && !st)

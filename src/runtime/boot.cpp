@@ -312,6 +312,11 @@ Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::
     ScopeExit detach([&] { (void)::umount2(spec.rootfs.c_str(), MNT_DETACH); }); // not mounted: nothing to do
     if (auto built = build_root(spec, pidns.get(), cgroupns.get()); !built)
         return abort_child(wrap(std::move(built).error(), "boot"));
+    if (spec.check_root) {
+        UniqueFd root(::open(spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root.valid()) return abort_child(sys_error(errno, fmt::format("open \"{}\"", spec.rootfs)));
+        if (auto ok = spec.check_root(root.get()); !ok) return abort_child(std::move(ok).error());
+    }
     char g = 'g';
     if (::write(go_w.get(), &g, 1) != 1) return abort_child(sys_error(errno, "start the machine's init"));
     BootedInit out;

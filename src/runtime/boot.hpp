@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct BootSpec {
     std::string provision_script;           // the built-in script, used unless the image has its own
     std::string image_provision_script;     // path of the image's own script, used when executable
     std::vector<std::string> provision_env; // CONTAINER_* variables
+    // Called with an O_PATH fd of the built root (mounted, not yet entered) before the child may go on:
+    // an error ends the boot there, before provisioning or init run. Empty: no check.
+    std::function<Result<void>(int root)> check_root;
 };
 
 // The running child: its pid, and the fd over which it sends the machine's root directory.
@@ -51,7 +55,7 @@ struct BootedInit {
 // Clones the child, writes `map` (newuidmap/newgidmap or directly as root), moves it into `cgroup`
 // (if not empty), mounts the machine's root at spec.rootfs in the caller's mount namespace (the caller
 // must own it: the supervisor's user and mount namespace) and applies the mount plan there, lets the
-// child go and waits until it has exec'd init or failed. The root is detached from the caller's mount
+// child go (after spec.check_root, if any, accepted the root) and waits until it has exec'd init or failed. The root is detached from the caller's mount
 // namespace again before returning. Errors name the failing step.
 Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::string& cgroup);
 

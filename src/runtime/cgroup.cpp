@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -74,6 +75,29 @@ std::vector<std::string> systemd_scope_argv(const std::string& unit, const std::
     argv.push_back("--description=" + description);
     argv.push_back("--");
     return argv;
+}
+
+std::string cgroup_delegation_fix() {
+    uid_t uid = ::getuid();
+    std::string user = std::to_string(uid);
+    if (const struct passwd* pw = ::getpwuid(uid)) user = pw->pw_name;
+    if (uid == 0) return "make the unified cgroup hierarchy writable for root (is /sys/fs/cgroup mounted read-only?)";
+    struct stat st {};
+    if (::stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode)) {
+        const char* rt = std::getenv("XDG_RUNTIME_DIR");
+        std::string sock = rt && *rt ? std::string(rt) + "/systemd/private" : "";
+        if (sock.empty() || ::stat(sock.c_str(), &st) != 0)
+            return fmt::format("no systemd user manager runs for this login (su and sudo start none): log in "
+                               "as {} through ssh or a console, or run 'loginctl enable-linger {}' and set "
+                               "XDG_RUNTIME_DIR=/run/user/{}",
+                               user, user, uid);
+        return "the systemd user manager gave no delegated scope (see 'container machine logs --boot'); "
+               "CONTAINER_CGROUP_MANAGER=cgroupfs uses a cgroup delegated by hand instead";
+    }
+    return fmt::format("this host runs no systemd to delegate one: as root, make a cgroup below {}, chown it "
+                       "and its cgroup.procs, cgroup.threads and cgroup.subtree_control to {}, and start "
+                       "container from a shell moved into it",
+                       unified_mount().empty() ? std::string("/sys/fs/cgroup") : unified_mount(), user);
 }
 
 Result<std::string> own_cgroup_dir() {

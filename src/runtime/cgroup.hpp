@@ -36,6 +36,10 @@ std::vector<std::string> systemd_scope_argv(const std::string& unit, const std::
 // (a cgroup with processes cannot give controllers to children) and returns the scope's directory.
 Result<std::string> leave_scope_root();
 
+// What gives the caller a cgroup of its own on this host, in one clause for an error line: a login
+// with a systemd user manager (or lingering) on a systemd host, a cgroup delegated by root elsewhere.
+std::string cgroup_delegation_fix();
+
 // The caller's own cgroup directory in the unified hierarchy.
 Result<std::string> own_cgroup_dir();
 // Makes <parent>/machine-<name> (removing a stale one), `parent` being the caller's own cgroup when

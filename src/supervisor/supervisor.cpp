@@ -129,6 +129,7 @@ struct InitKind {
     const char* binaries[2];
     bool (*stop)(int root, pid_t init); // nullptr: SIGTERM
     Ready ready;
+    bool needs_cgroup; // exits at once without a cgroup it can write (systemd makes init.scope)
 };
 
 bool stop_systemd(int, pid_t init) {
@@ -145,11 +146,11 @@ bool stop_runit(int root, pid_t init) {
 }
 
 const InitKind k_init_kinds[] = {
-    {"systemd", {"systemd", nullptr}, stop_systemd, Ready::systemd_sockets},
-    {"busybox", {"busybox", nullptr}, stop_busybox, Ready::at_exec},
-    {"runit", {"runit-init", "runit"}, stop_runit, Ready::at_exec},
-    {"sysvinit", {"init", nullptr}, stop_sysvinit, Ready::at_exec},
-    {"other", {nullptr, nullptr}, nullptr, Ready::at_exec},
+    {"systemd", {"systemd", nullptr}, stop_systemd, Ready::systemd_sockets, true},
+    {"busybox", {"busybox", nullptr}, stop_busybox, Ready::at_exec, false},
+    {"runit", {"runit-init", "runit"}, stop_runit, Ready::at_exec, false},
+    {"sysvinit", {"init", nullptr}, stop_sysvinit, Ready::at_exec, false},
+    {"other", {nullptr, nullptr}, nullptr, Ready::at_exec, false},
 };
 
 // Follows /sbin/init's symlinks inside the machine's root to name the init system. Every step resolves
@@ -471,10 +472,14 @@ int supervise(const std::string& name) {
         else
             say("in a systemd scope, but cannot use it: " + scope.error().message);
     }
-    if (auto cg = runtime::create_machine_cgroup(name, cgroup_parent))
+    std::string no_cgroup; // why the machine has none, for an init that cannot do without
+    const std::string cgroup_fix = runtime::cgroup_delegation_fix(); // (as the caller, before the userns)
+    if (auto cg = runtime::create_machine_cgroup(name, cgroup_parent)) {
         cgroup = *cg;
-    else
-        say("no unified cgroup for the machine: " + cg.error().message);
+    } else {
+        no_cgroup = cg.error().message;
+        say("no unified cgroup for the machine: " + no_cgroup);
+    }
     if (root_run && !cgroup.empty()) {
         // Delegated to the machine's root as systemd delegates to a user: the directory and the files
         // that manage its subtree, never the limits set on it (memory.max, cpu.max stay the host's).
@@ -561,6 +566,7 @@ int supervise(const std::string& name) {
         if (!cgroup.empty()) {
             if (auto m = runtime::move_to_cgroup(cgroup, ::getpid()); !m) {
                 say("cannot enter the machine cgroup (limits not enforced): " + m.error().message);
+                no_cgroup = m.error().message;
                 (void)runtime::remove_cgroup(cgroup); // unused now
                 cgroup.clear();
             }
@@ -571,6 +577,16 @@ int supervise(const std::string& name) {
                 if (reboots.empty()) limits.not_enforced.push_back(m.error().message); // once, not per boot
             }
         }
+        // An init that exits at once without a writable cgroup is not started without one: one line
+        // that says what this host needs, instead of a boot that fails the same way on every `run`.
+        spec.check_root = nullptr;
+        if (cgroup.empty())
+            spec.check_root = [&](int root) -> Result<void> {
+                const InitKind& k = init_kind(root);
+                if (!k.needs_cgroup) return {};
+                return make_error("{} needs a cgroup it can write and this user has none delegated ({}): {}",
+                                  k.name, no_cgroup, cgroup_fix);
+            };
         fs_ids(0, 0);
         auto booted = runtime::boot_init(spec, machine_map, "");
         fs_ids(own_uid, own_gid);
