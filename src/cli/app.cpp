@@ -3,6 +3,7 @@
 #include "cli/app.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -27,6 +28,23 @@ std::string one_line(std::string s) {
 }
 
 } // namespace
+
+void print_error(const Error& e) {
+    fmt::print(stderr, "Error: {}\n", one_line(e.message));
+}
+
+Result<int> for_each_name(const std::vector<std::string>& names,
+                          const std::function<Result<void>(const std::string&)>& fn) {
+    int status = 0;
+    for (const auto& n : names) {
+        if (auto r = fn(n); !r) {
+            std::fflush(stdout); // in order with the names already printed
+            print_error(r.error());
+            status = k_exit_failure;
+        }
+    }
+    return status;
+}
 
 int run(int argc, char** argv) {
     CLI::App app("container: persistent Linux container machines made from OCI images", "container");
@@ -78,7 +96,7 @@ int run(int argc, char** argv) {
         }
     }();
     if (!r) {
-        fmt::print(stderr, "Error: {}\n", one_line(r.error().message));
+        print_error(r.error());
         return k_exit_failure;
     }
     return *r;

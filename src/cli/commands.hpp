@@ -20,6 +20,13 @@ using Action = std::function<Result<int>()>;
 void split_run_command(std::vector<std::string>& args);
 const std::vector<std::string>& run_command_args();
 
+// Prints `e` as the one line of a failed command: "Error: <message>".
+void print_error(const Error& e);
+// Runs `fn` for each of `names` in order. A failure prints its line and the others still run; the
+// status is 1 if any failed.
+Result<int> for_each_name(const std::vector<std::string>& names,
+                          const std::function<Result<void>(const std::string&)>& fn);
+
 void add_image_commands(CLI::App& app, Action& action);
 void add_registry_commands(CLI::App& app, Action& action);
 void add_pull_command(CLI::App* image, Action& action);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `container image …`: load, import, list, inspect, tag, rm, save.
+#include <cerrno>
 #include <memory>
 
 #include <fmt/format.h>
@@ -152,21 +153,8 @@ Result<int> do_tag(const ImageOptions& o) {
 Result<int> do_remove(const ImageOptions& o) {
     store::Store s = TRY(store::Store::open());
     auto lock = TRY(s.lock());
-    std::vector<std::string> names;
-    for (const auto& ref : o.refs) {
-        store::ImageRecord rec = TRY(s.find(ref));
-        oci::Reference parsed = *oci::parse_reference(rec.name);
-        bool by_name = oci::parse_reference(ref) && oci::parse_reference(ref)->str() == rec.name;
-        if (by_name) {
-            names.push_back(rec.name);
-            continue;
-        }
-        // By ID: every name of that image goes.
-        for (const auto& r : TRY(s.list()))
-            if (r.digest == rec.digest) names.push_back(r.name);
-    }
-    // Machines keep using their image's layers: refuse to drop a name they were made from unless forced,
-    // and never collect what they need.
+    // Machines keep using their image's layers: a name they were made from is not dropped unless forced,
+    // and GC never collects what they need.
     machine::Machines machines(s);
     std::vector<oci::Digest> in_use;
     std::vector<std::pair<std::string, oci::Digest>> users;
@@ -176,34 +164,38 @@ Result<int> do_remove(const ImageOptions& o) {
         in_use.push_back(cfg->image.digest);
         users.emplace_back(m, cfg->image.digest);
     }
-    if (!o.force) {
+    // Each reference on its own: a missing or busy one gets its line, the others still go.
+    auto status = for_each_name(o.refs, [&](const std::string& ref) -> Result<void> {
+        auto found = s.find(ref);
+        if (!found && o.force && found.error().errnum == ENOENT) return {}; // -f: already gone is fine
+        store::ImageRecord rec = TRY(std::move(found));
         auto recs = TRY(s.list());
-        auto removed = [&](const std::string& n) {
-            return std::find(names.begin(), names.end(), n) != names.end();
-        };
-        for (const auto& n : names) {
-            auto rec = std::find_if(recs.begin(), recs.end(),
-                                    [&](const store::ImageRecord& r) { return r.name == n; });
-            if (rec == recs.end()) continue;
-            // Like `docker rmi` of one tag: the image stays while another of its names does.
-            bool named_still = std::any_of(recs.begin(), recs.end(), [&](const store::ImageRecord& r) {
-                return r.digest == rec->digest && !removed(r.name);
-            });
-            if (named_still) continue;
-            for (const auto& [m, d] : users)
-                if (d == rec->digest)
-                    return make_error(
-                        "image {} is used by container machine {} (delete the machine first, or use -f)", n,
-                        m);
+        std::vector<std::string> names;
+        bool by_name = oci::parse_reference(ref) && oci::parse_reference(ref)->str() == rec.name;
+        if (by_name) {
+            names.push_back(rec.name);
+        } else { // by ID: every name of that image goes
+            for (const auto& r : recs)
+                if (r.digest == rec.digest) names.push_back(r.name);
         }
-    }
-    for (const auto& n : names) {
-        auto r = s.remove_name(n);
-        if (!r && !o.force) return std::move(r).error();
-        if (r) fmt::print("{}\n", n);
-    }
+        // Like `docker rmi` of one tag: the image stays while another of its names does.
+        bool named_still = std::any_of(recs.begin(), recs.end(), [&](const store::ImageRecord& r) {
+            return r.digest == rec.digest && std::find(names.begin(), names.end(), r.name) == names.end();
+        });
+        if (!o.force && !named_still)
+            for (const auto& [m, d] : users)
+                if (d == rec.digest)
+                    return make_error(
+                        "image {} is used by container machine {} (delete the machine first, or use -f)", rec.name,
+                        m);
+        for (const auto& n : names) {
+            TRY(s.remove_name(n));
+            fmt::print("{}\n", n);
+        }
+        return {};
+    });
     TRY(s.collect_garbage(in_use));
-    return 0;
+    return status;
 }
 
 Result<int> do_save(const ImageOptions& o) {

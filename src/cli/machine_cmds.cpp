@@ -190,29 +190,38 @@ Result<int> do_create(const MachineOptions& o) {
     return 0;
 }
 
+// The names a verb over several machines works on: those given, else the default machine.
+Result<std::vector<std::string>> names_or_default(const Ctx& c, const std::vector<std::string>& names) {
+    if (!names.empty()) return names;
+    return std::vector<std::string>{TRY(c.machines.resolve(""))};
+}
+
 Result<int> do_start(const MachineOptions& o) {
     auto c = TRY(open_ctx());
-    std::string name = TRY(c->machines.resolve(o.name));
-    TRY(machine::start(c->machines, name, self_exe()));
-    fmt::print("{}\n", name);
-    return 0;
+    return for_each_name(TRY(names_or_default(*c, o.names)), [&](const std::string& n) -> Result<void> {
+        std::string name = TRY(c->machines.resolve(n));
+        TRY(machine::start(c->machines, name, self_exe()));
+        fmt::print("{}\n", name);
+        return {};
+    });
 }
 
 Result<int> do_stop(const MachineOptions& o) {
     if (o.time < 0) return make_error("invalid --time {}: expected seconds >= 0", o.time);
     auto c = TRY(open_ctx());
-    std::string name = TRY(c->machines.resolve(o.name));
-    auto r = machine::stop(c->machines, name, o.time);
-    if (!r) return wrap(std::move(r).error(), "failed to stop container machine");
-    fmt::print("{}\n", name);
-    return 0;
+    return for_each_name(TRY(names_or_default(*c, o.names)), [&](const std::string& n) -> Result<void> {
+        std::string name = TRY(c->machines.resolve(n));
+        auto r = machine::stop(c->machines, name, o.time);
+        if (!r) return wrap(std::move(r).error(), "failed to stop container machine");
+        fmt::print("{}\n", name);
+        return {};
+    });
 }
 
 Result<int> do_remove(const MachineOptions& o) {
     auto c = TRY(open_ctx());
-    for (const auto& n : o.names)
+    return for_each_name(o.names, [&](const std::string& n) -> Result<void> {
         if (!c->machines.exists(n)) return machine::not_found(n);
-    for (const auto& n : o.names) {
         // Like the reference, rm stops a running machine first; -f only skips the wait for a clean stop.
         bool was_default = c->machines.default_name() == n;
         if (o.force) TRY(machine::stop(c->machines, n, 0));
@@ -224,8 +233,8 @@ Result<int> do_remove(const MachineOptions& o) {
                        "Deleted default container machine '{}'. Set a new default with 'container machine "
                        "set-default <id>'.\n",
                        n);
-    }
-    return 0;
+        return {};
+    });
 }
 
 Result<int> do_list(const MachineOptions& o) {
@@ -478,7 +487,7 @@ void add_machine_commands(CLI::App& app, Action& action) {
     add_pull_flags(create, o->pull, false);
     bind(create, [](MachineOptions& x) { return do_create(x); });
 
-    CLI::App* del = m->add_subcommand("delete", "Delete a container machine (stopping it first)");
+    CLI::App* del = m->add_subcommand("delete", "Delete container machines (stopping them first)");
     del->alias("rm");
     del->add_option("names", o->names, "Container machine IDs")->required();
     del->add_flag("-f,--force", o->force, "Kill a running machine instead of stopping it cleanly");
@@ -532,13 +541,16 @@ void add_machine_commands(CLI::App& app, Action& action) {
     set_default->add_option("name", o->name, "Container machine ID")->required();
     bind(set_default, [](MachineOptions& x) { return do_set_default(x); });
 
-    CLI::App* start = m->add_subcommand("start", "Boot a container machine and wait until it is ready");
-    opt_name(start);
+    auto opt_names = [o](CLI::App* sub) {
+        sub->add_option("names", o->names, "Container machine IDs (uses default if none is given)");
+    };
+    CLI::App* start = m->add_subcommand("start", "Boot container machines and wait until they are ready");
+    opt_names(start);
     bind(start, [](MachineOptions& x) { return do_start(x); });
 
-    CLI::App* stop = m->add_subcommand("stop", "Stop a running container machine");
+    CLI::App* stop = m->add_subcommand("stop", "Stop running container machines");
     stop->add_option("-t,--time", o->time, "Seconds to wait for a clean stop before killing (default 10)");
-    opt_name(stop);
+    opt_names(stop);
     bind(stop, [](MachineOptions& x) { return do_stop(x); });
 
     CLI::App* sup = app.add_subcommand("__supervise", "");

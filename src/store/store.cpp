@@ -368,7 +368,7 @@ Result<ImageRecord> Store::find(const std::string& text) const {
     if (!ref) return std::move(ref).error();
     for (const auto& r : recs)
         if (r.name == ref->str()) return r;
-    return make_error("image {} not found", text);
+    return Error{fmt::format("image {} not found", text), ENOENT};
 }
 
 Result<void> Store::tag(const ImageRecord& src, const std::string& dst_name) {

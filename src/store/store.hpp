@@ -103,7 +103,7 @@ public:
     Result<std::vector<ImageRecord>> list() const;
     Result<Image> get(const ImageRecord& rec) const;
     // Looks an image up by reference ("alpine", "x:tag"), full digest, or a unique digest prefix of at
-    // least 12 hex digits. Fails with "image <text> not found".
+    // least 12 hex digits. Fails with "image <text> not found" (errnum ENOENT).
     Result<ImageRecord> find(const std::string& text) const;
     // What a machine of `img` would find at `path` (relative to its root): resolved through the
     // unpacked layers as overlayfs merges them (whiteouts, opaque directories), following symbolic
