@@ -10,10 +10,12 @@
 
 #include "base/log.hpp"
 #include "cli/commands.hpp"
+#include "commit.h" // generated: CONTAINER_COMMIT
 
 #ifndef CONTAINER_VERSION
 #define CONTAINER_VERSION "0.0.0"
 #endif
+#define CONTAINER_VERSION_LINE "container version " CONTAINER_VERSION " (commit " CONTAINER_COMMIT ")"
 
 namespace ctr::cli {
 
@@ -48,7 +50,7 @@ Result<int> for_each_name(const std::vector<std::string>& names,
 
 int run(int argc, char** argv) {
     CLI::App app("container: persistent Linux container machines made from OCI images", "container");
-    app.set_version_flag("--version", fmt::format("container version {}", CONTAINER_VERSION));
+    app.set_version_flag("--version", CONTAINER_VERSION_LINE);
     bool debug = false;
     app.add_flag("--debug", debug, "Print debug messages (also CONTAINER_DEBUG=1)")
         ->envname("CONTAINER_DEBUG");
@@ -72,7 +74,7 @@ int run(int argc, char** argv) {
         fmt::print("{}", app.help("", CLI::AppFormatMode::All));
         return 0;
     } catch (const CLI::Success&) {
-        fmt::print("container version {}\n", CONTAINER_VERSION);
+        fmt::print("{}\n", CONTAINER_VERSION_LINE);
         return 0;
     } catch (const CLI::ParseError& e) {
         // CLI11 reports help for a subcommand by throwing from it; find which one asked.
