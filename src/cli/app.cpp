@@ -61,8 +61,13 @@ int run(int argc, char** argv) {
     add_image_commands(app, action);
     add_machine_commands(app, action);
     add_registry_commands(app, action);
+    add_completion_commands(app, action);
 
     std::vector<std::string> args(argv + 1, argv + argc);
+    if (!args.empty() && args[0] == "__complete") { // the completion scripts: every word is data
+        print_completions(app, {args.begin() + 1, args.end()});
+        return 0;
+    }
     split_run_command(args);
     std::reverse(args.begin(), args.end()); // CLI11 takes the arguments in reverse order
     try {

@@ -20,6 +20,13 @@ using Action = std::function<Result<int>()>;
 void split_run_command(std::vector<std::string>& args);
 const std::vector<std::string>& run_command_args();
 
+// Placeholders of option values (shown in --help) that also tell shell completion what to offer:
+// machine names, image names, `set` keys and values, files. A placeholder "a|b|c" offers those words.
+inline constexpr const char* k_machine_type = "MACHINE";
+inline constexpr const char* k_image_type = "IMAGE";
+inline constexpr const char* k_setting_type = "KEY=VALUE";
+inline constexpr const char* k_file_type = "FILE";
+
 // Prints `e` as the one line of a failed command: "Error: <message>".
 void print_error(const Error& e);
 // Runs `fn` for each of `names` in order. A failure prints its line and the others still run; the
@@ -40,5 +47,9 @@ void add_pull_flags(CLI::App* sub, PullFlags& f, bool with_platform);
 // Pulls `text` into the store (taking its lock), with the progress display the flags ask for.
 Result<registry::PullResult> pull_image(store::Store& s, const std::string& text, const PullFlags& f);
 void add_machine_commands(CLI::App& app, Action& action);
+// `completion bash|zsh|fish` (cli/completion.cpp), whose scripts call `container __complete WORD…`:
+// print_completions() prints the candidates for the last of those words, run before any parsing.
+void add_completion_commands(CLI::App& app, Action& action);
+void print_completions(const CLI::App& app, const std::vector<std::string>& words);
 
 } // namespace ctr::cli

@@ -223,12 +223,16 @@ void add_image_commands(CLI::App& app, Action& action) {
 
     CLI::App* load =
         image->add_subcommand("load", "Load images from an OCI image layout or docker save archive");
-    load->add_option("-i,--input", o->input, "Archive to read (tar, tar.gz or tar.zst)")->required();
+    load->add_option("-i,--input", o->input, "Archive to read (tar, tar.gz or tar.zst)")
+        ->required()
+        ->type_name(k_file_type);
     bind(load, do_load);
 
     CLI::App* import =
         image->add_subcommand("import", "Make a one-layer image from a root filesystem tarball");
-    import->add_option("file", o->input, "Root filesystem tarball (tar, tar.gz or tar.zst)")->required();
+    import->add_option("file", o->input, "Root filesystem tarball (tar, tar.gz or tar.zst)")
+        ->required()
+        ->type_name(k_file_type);
     import->add_option("name", o->target, "Name of the new image, NAME[:TAG]")->required();
     bind(import, do_import);
 
@@ -239,23 +243,23 @@ void add_image_commands(CLI::App& app, Action& action) {
     bind(list, do_list);
 
     CLI::App* inspect = image->add_subcommand("inspect", "Show images as JSON");
-    inspect->add_option("images", o->refs, "Image references or IDs")->required();
+    inspect->add_option("images", o->refs, "Image references or IDs")->required()->type_name(k_image_type);
     bind(inspect, do_inspect);
 
     CLI::App* tag = image->add_subcommand("tag", "Give an image another name");
-    tag->add_option("source", o->source, "Existing image")->required();
+    tag->add_option("source", o->source, "Existing image")->required()->type_name(k_image_type);
     tag->add_option("target", o->target, "New name, NAME[:TAG]")->required();
     bind(tag, do_tag);
 
     CLI::App* rm = image->add_subcommand("delete", "Remove image names and the data no image needs any more");
     rm->alias("rm");
     rm->add_flag("-f,--force", o->force, "Remove even if in use; ignore names already gone");
-    rm->add_option("images", o->refs, "Image references or IDs")->required();
+    rm->add_option("images", o->refs, "Image references or IDs")->required()->type_name(k_image_type);
     bind(rm, do_remove);
 
     CLI::App* save = image->add_subcommand("save", "Write images to an OCI image layout archive");
-    save->add_option("-o,--output", o->output, "Archive to write")->required();
-    save->add_option("images", o->refs, "Image references or IDs")->required();
+    save->add_option("-o,--output", o->output, "Archive to write")->required()->type_name(k_file_type);
+    save->add_option("images", o->refs, "Image references or IDs")->required()->type_name(k_image_type);
     bind(save, do_save);
 
     add_pull_command(image, action);

@@ -472,15 +472,19 @@ void add_machine_commands(CLI::App& app, Action& action) {
         sub->callback([&action, o, fn] { action = [o, fn] { return fn(*o); }; });
     };
     auto opt_name = [o](CLI::App* sub) {
-        sub->add_option("name", o->name, "Container machine ID (uses default if not specified)");
+        sub->add_option("name", o->name, "Container machine ID (uses default if not specified)")
+            ->type_name(k_machine_type);
     };
 
     CLI::App* create = m->add_subcommand("create", "Create a container machine from an image and boot it");
-    create->add_option("image", o->image, "Image reference (e.g. debian:bookworm)")->required();
+    create->add_option("image", o->image, "Image reference (e.g. debian:bookworm)")
+        ->required()
+        ->type_name(k_image_type);
     create->add_option("--name", o->name, "Machine name (default: derived from the image)");
     create->add_option("--cpus", o->cpus, "Number of CPUs (default: all)")->check(CLI::PositiveNumber);
     create->add_option("--memory", o->memory, "Memory limit, e.g. 2G (default: half of host memory)");
-    create->add_option("--home-mount", o->home_mount, "Home directory mount: rw, ro or none (default: rw)");
+    create->add_option("--home-mount", o->home_mount, "Home directory mount: rw, ro or none (default: rw)")
+        ->type_name("rw|ro|none");
     create->add_flag("--set-default", o->set_default, "Make it the default machine");
     create->add_flag("--no-boot", o->no_boot, "Create without booting");
     create->add_option("--platform", o->platform, "Platform os/arch[/variant] (must match the host)");
@@ -489,7 +493,7 @@ void add_machine_commands(CLI::App& app, Action& action) {
 
     CLI::App* del = m->add_subcommand("delete", "Delete container machines (stopping them first)");
     del->alias("rm");
-    del->add_option("names", o->names, "Container machine IDs")->required();
+    del->add_option("names", o->names, "Container machine IDs")->required()->type_name(k_machine_type);
     del->add_flag("-f,--force", o->force, "Kill a running machine instead of stopping it cleanly");
     bind(del, [](MachineOptions& x) { return do_remove(x); });
 
@@ -513,7 +517,8 @@ void add_machine_commands(CLI::App& app, Action& action) {
 
     CLI::App* run =
         m->add_subcommand("run", "Run a command or login shell in a container machine, booting it if needed");
-    run->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)");
+    run->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)")
+        ->type_name(k_machine_type);
     run->add_flag("--root", o->root, "Run as root instead of the host user");
     run->add_option("-u,--user", o->user, "User for the process (name|uid[:gid])");
     run->add_option("--uid", o->uid, "User ID for the process");
@@ -522,7 +527,8 @@ void add_machine_commands(CLI::App& app, Action& action) {
         ->take_all()
         ->allow_extra_args(false);
     run->add_option("--env-file", o->env_files, "Read environment variables from a file")
-        ->allow_extra_args(false);
+        ->allow_extra_args(false)
+        ->type_name(k_file_type);
     run->add_option("-w,--workdir,--cwd", o->workdir, "Working directory inside the machine");
     run->add_flag("-t,--tty", o->tty, "Allocate a pseudo-terminal");
     run->add_flag("-i,--interactive", o->interactive, "Keep stdin open");
@@ -531,18 +537,21 @@ void add_machine_commands(CLI::App& app, Action& action) {
 
     CLI::App* set =
         m->add_subcommand("set", "Set container machine configuration values (applied at next start)");
-    set->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)");
+    set->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)")
+        ->type_name(k_machine_type);
     set->add_option(
         "settings", o->names,
-        "cpus=<number>, memory=<size> (e.g. 2G), home-mount=<ro|rw|none>, virtualization=<true|false>");
+        "cpus=<number>, memory=<size> (e.g. 2G), home-mount=<ro|rw|none>, virtualization=<true|false>")
+        ->type_name(k_setting_type);
     bind(set, [](MachineOptions& x) { return do_set(x); });
 
     CLI::App* set_default = m->add_subcommand("set-default", "Set the default container machine");
-    set_default->add_option("name", o->name, "Container machine ID")->required();
+    set_default->add_option("name", o->name, "Container machine ID")->required()->type_name(k_machine_type);
     bind(set_default, [](MachineOptions& x) { return do_set_default(x); });
 
     auto opt_names = [o](CLI::App* sub) {
-        sub->add_option("names", o->names, "Container machine IDs (uses default if none is given)");
+        sub->add_option("names", o->names, "Container machine IDs (uses default if none is given)")
+            ->type_name(k_machine_type);
     };
     CLI::App* start = m->add_subcommand("start", "Boot container machines and wait until they are ready");
     opt_names(start);

@@ -20,6 +20,17 @@ std::string lower(std::string s) {
 }
 } // namespace
 
+const std::vector<SettingKey>& setting_keys() {
+    // `kernel` is known only to be refused (SPEC §9): it is not offered.
+    static const std::vector<SettingKey> keys = {
+        {"cpus", {"1", "2", "4", "8"}},
+        {"memory", {"1G", "2G", "4G", "8G"}},
+        {"home-mount", {"rw", "ro", "none"}},
+        {"virtualization", {"true", "false"}},
+    };
+    return keys;
+}
+
 Result<Setting> parse_setting(const std::string& arg) {
     auto eq = arg.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size())
@@ -32,7 +43,8 @@ Result<BootConfig> apply_settings(const BootConfig& current, const std::vector<S
     std::map<std::string, std::string> last;
     std::vector<std::string> unknown;
     for (const auto& [k, v] : settings) {
-        if (k == "cpus" || k == "memory" || k == "home-mount" || k == "virtualization" || k == "kernel")
+        const auto& keys = setting_keys();
+        if (k == "kernel" || std::any_of(keys.begin(), keys.end(), [&](const SettingKey& s) { return k == s.key; }))
             last[k] = v;
         else if (std::find(unknown.begin(), unknown.end(), k) == unknown.end())
             unknown.push_back(k);

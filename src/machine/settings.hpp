@@ -14,6 +14,13 @@ namespace ctr::machine {
 
 using Setting = std::pair<std::string, std::string>;
 
+// The keys `machine set` takes, with the values shell completion offers for each (none: free-form).
+struct SettingKey {
+    const char* key;
+    std::vector<std::string> values;
+};
+const std::vector<SettingKey>& setting_keys();
+
 // "cpus=4" -> {"cpus", "4"}; fails unless there is a key and a value.
 Result<Setting> parse_setting(const std::string& arg);
 
