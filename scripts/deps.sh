@@ -8,7 +8,7 @@ build=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libcurl4
 fuzz=(clang-14 libclang-rt-14-dev llvm-14)
 runtime=(uidmap libseccomp2)
 tests=(skopeo umoci mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
-    ca-certificates python3-cryptography openssl curl procps iproute2 bash-completion zsh fish)
+    ca-certificates python3-cryptography openssl curl procps iproute2 bash-completion zsh fish man-db)
 missing=()
 for p in "${build[@]}" "${fuzz[@]}" "${runtime[@]}" "${tests[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -62,6 +62,8 @@ int run(int argc, char** argv) {
     add_machine_commands(app, action);
     add_registry_commands(app, action);
     add_completion_commands(app, action);
+    add_manual_commands(app, action);
+    apply_manual(app);
 
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] == "__complete") { // the completion scripts: every word is data

@@ -51,5 +51,10 @@ void add_machine_commands(CLI::App& app, Action& action);
 // print_completions() prints the candidates for the last of those words, run before any parsing.
 void add_completion_commands(CLI::App& app, Action& action);
 void print_completions(const CLI::App& app, const std::vector<std::string>& words);
+// `help [COMMAND…]` and the hidden `__man DIR` that writes the man pages (cli/manual.cpp), and
+// apply_manual(), which gives every command its hand-written description and examples under --help.
+// Called after every command is registered.
+void add_manual_commands(CLI::App& app, Action& action);
+void apply_manual(CLI::App& app);
 
 } // namespace ctr::cli

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: MIT
+// The manual: a hand-written description and examples per command, kept here once. apply_manual() puts
+// them under each command's --help (and so `container help VERB`); write_man_pages() renders container(1),
+// container-machine(1), container-machine-run(1), … from the same text plus the parser's own usage,
+// options and verbs. CMake runs the latter at build time and installs the pages.
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/fs.hpp"
+#include "cli/commands.hpp"
+
+#ifndef CONTAINER_VERSION
+#define CONTAINER_VERSION "0.0.0"
+#endif
+
+namespace ctr::cli {
+
+namespace {
+
+struct Page {
+    const char* synopsis;    // after the command's name; empty: "[OPTIONS]" and the positionals
+    const char* description; // paragraphs separated by blank lines
+    const char* examples;    // "$ command" lines, each with a comment line before it ("# …")
+};
+
+// Keyed by the command's path below `container` ("" is container itself).
+const std::map<std::string, Page>& pages() {
+    static const std::map<std::string, Page> p = {
+        {"",
+         {"[OPTIONS] COMMAND",
+          "container gives you persistent Linux container machines: an environment made from any OCI image "
+          "that boots the image's own init (systemd, sysvinit, OpenRC, runit, busybox), in which you are "
+          "yourself: same user name, uid and gid, your home directory shared at the same path, your current "
+          "directory kept.\n\nMachines run rootless for a regular user, each in its own user, mount, pid, uts, "
+          "ipc and cgroup namespaces, sharing the host's network. Images come from OCI registries, image "
+          "archives or root filesystem tarballs and are stored once per user.",
+          "# Make a Debian machine and get a shell in it\n$ container machine create debian:bookworm --name dev\n"
+          "$ container machine run -n dev\n# Run a command in it, booting it first if needed\n"
+          "$ container machine run -n dev -- make test"}},
+        {"machine",
+         {"[OPTIONS] COMMAND",
+          "Create, run, configure and delete container machines. A machine keeps its own files (an overlay "
+          "on its image) across stops and reboots until it is deleted. The first machine created becomes the "
+          "default, used whenever a command is given no name.",
+          "# List machines and their state\n$ container machine ls\n# Stop every machine named\n"
+          "$ container machine stop dev test"}},
+        {"machine create",
+         {"",
+          "Create a machine from IMAGE and boot it, waiting until its init accepts commands. An image that is "
+          "not in the store is pulled first. On its first boot the machine gets your user, uid, gid, home path "
+          "and login shell, with passwordless sudo; an image may bring its own /etc/machine/create-user.sh.\n\n"
+          "A machine whose init cannot start on this host (systemd without a cgroup to delegate) is not kept: "
+          "the error says what the host needs.",
+          "# A Debian machine named dev, limited to 2 CPUs and 4 GiB\n"
+          "$ container machine create debian:bookworm --name dev --cpus 2 --memory 4G\n"
+          "# Created but not booted, with the home shared read-only\n"
+          "$ container machine create debian:bookworm --name ro --home-mount ro --no-boot"}},
+        {"machine delete",
+         {"",
+          "Stop each machine named (cleanly, or at once with -f) and delete it with its files. Every name is "
+          "processed; a failure prints one line and the exit status is 1.",
+          "# Delete two machines, killing them if they run\n$ container machine rm -f dev test"}},
+        {"machine inspect",
+         {"",
+          "Print the machine's configuration and state as JSON: image, platform, status, limits (and which "
+          "are not enforced on this host), home mount, id range of a root-run machine.",
+          "$ container machine inspect dev"}},
+        {"machine list",
+         {"",
+          "List machines: name, status, image, CPUs, memory and whether it is the default.",
+          "$ container machine ls\n# Names only, for scripts\n$ container machine ls -q"}},
+        {"machine logs",
+         {"",
+          "Print the machine's console (what its init wrote), or with --boot the supervisor's boot log.",
+          "# Follow the console\n$ container machine logs -f dev\n# Why the last boot failed\n"
+          "$ container machine logs --boot dev"}},
+        {"machine run",
+         {"[OPTIONS] [--] [CMD [ARG...]]",
+          "Run CMD in the machine as you (or as root with --root, or as another user with -u), booting the "
+          "machine first if it is stopped. Without CMD you get your login shell on a terminal. The command "
+          "starts in your current directory when that is inside your home, else in your home.\n\n"
+          "The command gets no descriptor, terminal, keyring or environment of yours except stdio (through a "
+          "terminal of the machine's when yours is one), TERM, SSH_AUTH_SOCK and what -e and --env-file pass. "
+          "The exit status is the command's.",
+          "# A shell\n$ container machine run -n dev\n# A command, as root\n"
+          "$ container machine run -n dev --root -- apt-get install -y build-essential\n"
+          "# With an environment variable, from another directory\n"
+          "$ container machine run -n dev -e CC=clang -w /src -- make"}},
+        {"machine set",
+         {"[OPTIONS] KEY=VALUE...",
+          "Change a machine's settings; they take effect at its next start. Keys: cpus, memory (at least 1G), "
+          "home-mount (rw, ro or none), virtualization (true or false, needs /dev/kvm).",
+          "$ container machine set -n dev cpus=4 memory=8G\n$ container machine stop dev"}},
+        {"machine set-default",
+         {"", "Make NAME the machine that commands use when given no name.", "$ container machine set-default dev"}},
+        {"machine start",
+         {"",
+          "Boot each machine named (or the default one) and wait until its init accepts commands, for up to "
+          "CONTAINER_READY_TIMEOUT seconds (120 by default).",
+          "$ container machine start dev test"}},
+        {"machine stop",
+         {"",
+          "Ask each machine's init to power off and wait up to --time seconds before killing it. Stopping a "
+          "stopped machine succeeds.",
+          "$ container machine stop dev\n# Kill it at once\n$ container machine stop -t 0 dev"}},
+        {"image",
+         {"[OPTIONS] COMMAND",
+          "Pull, load, import, list, tag, save and delete images in your store. Layers are unpacked once and "
+          "shared by every image and machine that uses them.",
+          "$ container image pull debian:bookworm\n$ container image ls"}},
+        {"image pull",
+         {"",
+          "Download an image from an OCI distribution registry: anonymous, Basic or Bearer-token auth, "
+          "credentials from 'registry login' or ~/.docker/config.json, OCI and Docker manifests and indexes "
+          "(resolved to this host's platform unless --platform). Layers are verified while they stream and "
+          "an interrupted pull resumes where it stopped.",
+          "$ container image pull debian:bookworm\n$ container image pull --platform linux/arm64 alpine:3.20\n"
+          "$ container image pull --scheme http localhost:5000/team/dev:1"}},
+        {"image load",
+         {"", "Load the images of an OCI image layout archive or a docker save archive (plain, gzip or zstd).",
+          "$ container image load -i debian.tar"}},
+        {"image import",
+         {"", "Make a one-layer image named NAME from a root filesystem tarball (plain, gzip or zstd).",
+          "$ container image import rootfs.tar.zst localhost/debian:bookworm"}},
+        {"image list", {"", "List images: name, tag, digest, size and when each was stored.", "$ container image ls"}},
+        {"image inspect", {"", "Print each image's record, manifest and config as JSON.", "$ container image inspect debian:bookworm"}},
+        {"image tag", {"", "Give an image another name.", "$ container image tag debian:bookworm localhost/base:1"}},
+        {"image delete",
+         {"",
+          "Remove image names (by reference, or every name of an image by ID), then the blobs and layers no "
+          "image and no machine needs. A name a machine was made from stays unless -f. Every name is "
+          "processed; a failure prints one line and the exit status is 1.",
+          "$ container image rm localhost/base:1 debian:bookworm"}},
+        {"image save",
+         {"", "Write images to an OCI image layout archive, readable by skopeo, podman and umoci.",
+          "$ container image save -o dev.tar localhost/debian:bookworm"}},
+        {"registry",
+         {"[OPTIONS] COMMAND", "Store and forget registry credentials for pulls.",
+          "$ container registry login -u me --password-stdin registry.example.com < token"}},
+        {"registry login",
+         {"",
+          "Check a user name and password with the registry, then store them in "
+          "$XDG_RUNTIME_DIR/containers/auth.json (~/.config/containers/auth.json without a runtime directory).",
+          "$ container registry login -u me --password-stdin registry.example.com < token"}},
+        {"registry logout", {"", "Forget the credentials stored for a registry.", "$ container registry logout registry.example.com"}},
+        {"completion",
+         {"",
+          "Print the completion script for SHELL. It completes verbs and options, machine names, image names, "
+          "and the keys and values of 'machine set'. Installed packages put the scripts where each shell "
+          "looks, so this is for trying them out or for a user-local install.",
+          "$ source <(container completion bash)\n$ container completion fish > ~/.config/fish/completions/container.fish"}},
+        {"help", {"[COMMAND...]", "Print the help of a command: the same text as COMMAND --help.", "$ container help machine run"}},
+    };
+    return p;
+}
+
+std::string path_of(const CLI::App* a) {
+    std::vector<std::string> parts;
+    for (; a && a->get_parent(); a = a->get_parent())
+        parts.insert(parts.begin(), a->get_name());
+    std::string out;
+    for (const auto& p : parts)
+        out += (out.empty() ? "" : " ") + p;
+    return out;
+}
+
+bool visible(const CLI::App* a) {
+    return !a->get_group().empty() && !a->get_name().empty() && a->get_name()[0] != '_';
+}
+
+// Text for a man page line: backslashes and hyphens escaped, a leading '.' or '\'' made literal.
+std::string roff(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '\\') out += "\\e";
+        else if (c == '-') out += "\\-";
+        else out += c;
+    }
+    if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out.insert(0, "\\&");
+    return out;
+}
+
+// Words of `text` in lines of at most `width` columns; blank lines between paragraphs kept.
+std::string wrap(const std::string& text, size_t width) {
+    std::string out, line;
+    size_t i = 0;
+    while (i <= text.size()) {
+        size_t j = text.find_first_of(" \n", i);
+        if (j == std::string::npos) j = text.size();
+        std::string word = text.substr(i, j - i);
+        if (!line.empty() && line.size() + 1 + word.size() > width) {
+            out += line + "\n";
+            line.clear();
+        }
+        if (!word.empty()) line += (line.empty() ? "" : " ") + word;
+        if (j < text.size() && text[j] == '\n') { // a paragraph break
+            out += line + "\n";
+            line.clear();
+            if (j + 1 < text.size() && text[j + 1] == '\n') {
+                out += "\n";
+                ++j;
+            }
+        }
+        i = j + 1;
+    }
+    return out + line;
+}
+
+std::string footer_of(const Page& p) {
+    std::string f = wrap(p.description, 100);
+    if (*p.examples) {
+        f += "\n\nExamples:\n";
+        std::string ex = p.examples;
+        for (size_t i = 0; i < ex.size();) {
+            size_t j = ex.find('\n', i);
+            if (j == std::string::npos) j = ex.size();
+            f += "  " + ex.substr(i, j - i) + "\n";
+            i = j + 1;
+        }
+    }
+    return f;
+}
+
+std::string synopsis_of(const CLI::App* a, const Page* p) {
+    if (p && *p->synopsis) return p->synopsis;
+    std::string s = "[OPTIONS]";
+    for (const CLI::Option* o : a->get_options([](const CLI::Option* x) { return x->get_positional(); })) {
+        std::string n = o->get_name(true);
+        bool many = o->get_items_expected_max() > 1;
+        std::string w = n + (many ? "..." : "");
+        for (char& c : w)
+            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        s += " " + (o->get_required() ? w : "[" + w + "]");
+    }
+    return s;
+}
+
+std::string man_page(const CLI::App* a) {
+    std::string path = path_of(a);
+    std::string name = "container" + (path.empty() ? "" : "-" + path);
+    for (char& c : name)
+        if (c == ' ') c = '-';
+    auto it = pages().find(path);
+    const Page* p = it == pages().end() ? nullptr : &it->second;
+    std::string upper = name;
+    for (char& c : upper)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string m = fmt::format(".TH {} 1 \"\" \"container {}\" \"User Commands\"\n", roff(upper), CONTAINER_VERSION);
+    m += ".SH NAME\n" + roff(name) + " \\- " + roff(a->get_description()) + "\n";
+    m += ".SH SYNOPSIS\n.B container" + (path.empty() ? "" : " " + roff(path)) + "\n" + roff(synopsis_of(a, p)) + "\n";
+    if (p) {
+        m += ".SH DESCRIPTION\n";
+        std::string d = p->description;
+        for (size_t i = 0; i < d.size();) {
+            size_t j = d.find("\n\n", i);
+            if (j == std::string::npos) j = d.size();
+            m += roff(d.substr(i, j - i)) + "\n.PP\n";
+            i = j + 2;
+        }
+    }
+    auto subs = a->get_subcommands([](const CLI::App* s) { return visible(s); });
+    if (!subs.empty()) {
+        m += ".SH COMMANDS\n";
+        for (const CLI::App* s : subs) {
+            std::string sub_name = name + "-" + s->get_name();
+            m += ".TP\n.B " + roff(s->get_name());
+            for (const auto& al : s->get_aliases())
+                m += ", " + roff(al);
+            m += "\n" + roff(s->get_description()) + ". See \\fB" + roff(sub_name) + "\\fR(1).\n";
+        }
+    }
+    auto opts = a->get_options([](const CLI::Option* o) { return !o->get_positional() && !o->get_group().empty(); });
+    if (!opts.empty()) {
+        m += ".SH OPTIONS\n";
+        for (const CLI::Option* o : opts) {
+            std::string names;
+            for (const auto& s : o->get_snames())
+                names += (names.empty() ? "" : ", ") + ("\\fB\\-" + roff(s) + "\\fR");
+            for (const auto& l : o->get_lnames())
+                names += (names.empty() ? "" : ", ") + ("\\fB\\-\\-" + roff(l) + "\\fR");
+            if (o->get_type_size_max() > 0) names += " \\fI" + roff(o->get_type_name()) + "\\fR";
+            m += ".TP\n" + names + "\n" + roff(o->get_description()) + "\n";
+        }
+    }
+    if (p && *p->examples) {
+        m += ".SH EXAMPLES\n.nf\n";
+        std::string ex = p->examples;
+        for (size_t i = 0; i < ex.size();) {
+            size_t j = ex.find('\n', i);
+            if (j == std::string::npos) j = ex.size();
+            m += roff(ex.substr(i, j - i)) + "\n";
+            i = j + 1;
+        }
+        m += ".fi\n";
+    }
+    std::string see;
+    if (a->get_parent()) {
+        std::string parent = "container" + (path_of(a->get_parent()).empty() ? "" : "-" + path_of(a->get_parent()));
+        for (char& c : parent)
+            if (c == ' ') c = '-';
+        see = "\\fB" + roff(parent) + "\\fR(1)";
+    }
+    if (!see.empty()) m += ".SH SEE ALSO\n" + see + "\n";
+    return m;
+}
+
+void for_each_command(CLI::App* a, const std::function<void(CLI::App*)>& fn) {
+    fn(a);
+    for (CLI::App* s : a->get_subcommands([](CLI::App* x) { return visible(x); }))
+        for_each_command(s, fn);
+}
+
+} // namespace
+
+void apply_manual(CLI::App& app) {
+    for_each_command(&app, [](CLI::App* a) {
+        auto it = pages().find(path_of(a));
+        if (it != pages().end()) a->footer(footer_of(it->second));
+    });
+}
+
+void add_manual_commands(CLI::App& app, Action& action) {
+    auto words = std::make_shared<std::vector<std::string>>();
+    CLI::App* help = app.add_subcommand("help", "Print the help of a command");
+    help->add_option("command", *words, "The command, e.g. machine run");
+    help->callback([&action, &app, words] {
+        action = [&app, words]() -> Result<int> {
+            CLI::App* a = &app;
+            for (const auto& w : *words) {
+                CLI::App* next = nullptr;
+                for (CLI::App* s : a->get_subcommands([](CLI::App* x) { return visible(x); }))
+                    if (s->check_name(w)) next = s;
+                if (!next) return make_error("no command '{}' (see 'container --help')", w);
+                a = next;
+            }
+            // The formatter itself: App::help() would describe the `help` command, the one selected.
+            std::string name = "container" + (path_of(a).empty() ? "" : " " + path_of(a));
+            fmt::print("{}", a->get_formatter()->make_help(a, name, CLI::AppFormatMode::Normal));
+            return 0;
+        };
+    });
+
+    auto dir = std::make_shared<std::string>();
+    CLI::App* man = app.add_subcommand("__man", "");
+    man->group("");
+    man->add_option("dir", *dir)->required();
+    man->callback([&action, &app, dir] {
+        action = [&app, dir]() -> Result<int> {
+            TRY(fs::make_dirs(*dir, 0755));
+            Result<void> status;
+            for_each_command(&app, [&](CLI::App* a) {
+                std::string name = "container" + (path_of(a).empty() ? "" : "-" + path_of(a));
+                for (char& c : name)
+                    if (c == ' ') c = '-';
+                if (auto w = fs::write_file_atomic(*dir + "/" + name + ".1", man_page(a)); !w && status) status = w;
+            });
+            TRY(std::move(status));
+            return 0;
+        };
+    });
+}
+
+} // namespace ctr::cli
