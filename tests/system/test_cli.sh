@@ -11,7 +11,13 @@ for args in "--help" "image --help" "image load --help" "image import --help" "i
 done
 grep -q "load" <<<"$($C image --help)" || fail "image help lists no verbs"
 
-[[ $($C --version) =~ ^container\ version\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "bad --version: $($C --version)"
+# The version and the commit the binary was built from (12 hex digits, "+dirty" for a changed tree,
+# "unknown" outside a git checkout).
+[[ $($C --version) =~ ^container\ version\ [0-9]+\.[0-9]+\.[0-9]+\ \(commit\ ([0-9a-f]{12}(\+dirty)?|unknown)\)$ ]] ||
+    fail "bad --version: $($C --version)"
+if head=$(git -C "$SRC" rev-parse --short=12 HEAD 2>/dev/null) && git -C "$SRC" diff --quiet HEAD -- 2>/dev/null; then
+    [[ $($C --version) == *"(commit $head)" ]] || fail "built from a clean $head, yet: $($C --version)"
+fi
 
 expect_status 64 "$C"
 expect_status 64 "$C" frobnicate
