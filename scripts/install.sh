@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Builds and installs `container` into /usr/local, gets a Debian image with systemd, creates the machine
+# Builds `container` and installs it as a Debian package (container_VERSION_amd64.deb), gets a Debian image with systemd, creates the machine
 # `dev` from it and waits until systemd in it is up. Run as root on a fresh Debian 12 machine.
 #
 # The machine is made for the person who ran the script:
@@ -12,7 +12,7 @@
 #
 # The image is pulled when a registry is reachable ($DEV_IMAGE, default docker.io/jrei/systemd-debian:12);
 # otherwise Debian bookworm with systemd is bootstrapped from Debian's mirror and imported.
-# $CONTAINER_PREFIX installs elsewhere than /usr/local.
+# $CONTAINER_PREFIX installs into that prefix with `cmake --install` instead of the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prog=install.sh
@@ -53,10 +53,18 @@ if [[ $uid != 0 ]]; then
 fi
 
 bash scripts/deps.sh
-prefix=${CONTAINER_PREFIX:-/usr/local}
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
-cmake --install build --prefix "$prefix" >/dev/null
+if [[ -n ${CONTAINER_PREFIX:-} ]]; then
+    prefix=$CONTAINER_PREFIX
+    cmake --install build --prefix "$prefix" >/dev/null
+else
+    # As the Debian package (`apt-get purge container` removes it again), under /usr.
+    prefix=/usr
+    rm -f build/container_*.deb
+    (cd build && cpack -G DEB >/dev/null)
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "$(ls "$PWD"/build/container_*_*.deb)" >/dev/null
+fi
 ctr=$prefix/bin/container
 echo "installed $("$ctr" --version)"
 
