@@ -179,12 +179,7 @@ Result<int> do_create(const MachineOptions& o) {
     if (!cfg) return wrap(std::move(cfg).error(), "failed to create container machine");
     if (!o.no_boot) {
         auto r = machine::start(c->machines, cfg->id, self_exe());
-        if (!r) {
-            // A machine whose init could not even start here (the reason is the one line below) is not
-            // kept: nothing ran in it yet, and the same create works once the host is fixed.
-            if (fs::exists(c->machines.dir(cfg->id) + "/boot-error")) (void)machine::remove(c->machines, cfg->id);
-            return std::move(r).error();
-        }
+        if (!r) return std::move(r).error(); // the machine stays, stopped, with its boot log
     }
     fmt::print("{}\n", cfg->id);
     return 0;

@@ -54,8 +54,9 @@ const std::map<std::string, Page>& pages() {
           "Create a machine from IMAGE and boot it, waiting until its init accepts commands. An image that is "
           "not in the store is pulled first. On its first boot the machine gets your user, uid, gid, home path "
           "and login shell, with passwordless sudo; an image may bring its own /etc/machine/create-user.sh.\n\n"
-          "A machine whose init cannot start on this host (systemd without a cgroup to delegate) is not kept: "
-          "the error says what the host needs.",
+          "A machine that cannot boot (its provisioning failed, or systemd has no cgroup to delegate on this "
+          "host) stays, stopped: the error says why, 'machine logs --boot' shows more, and 'machine start' "
+          "tries again.",
           "# A Debian machine named dev, limited to 2 CPUs and 4 GiB\n"
           "$ container machine create debian:bookworm --name dev --cpus 2 --memory 4G\n"
           "# Created but not booted, with the home shared read-only\n"

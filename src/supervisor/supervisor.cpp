@@ -185,11 +185,21 @@ std::string read_stop_timeout(const std::string& dir) {
 
 // Removes the machine's cgroups once its processes are gone (they take a moment to leave).
 void remove_cgroups(const std::string& unified, const std::vector<std::string>& v1) {
+    // The machine's processes die with its init, but a pid namespace full of them takes a while to exit
+    // (seconds, on a slow or emulated host): the unified cgroup says when the last one is gone.
+    if (!unified.empty())
+        for (int i = 0; i < 1000; ++i) {
+            auto events = fs::read_file(unified + "/cgroup.events");
+            if (!events || events->find("populated 0") != std::string::npos) break;
+            ::usleep(10000);
+        }
     std::vector<std::string> all = v1;
     if (!unified.empty()) all.push_back(unified);
     for (const auto& cg : all) {
         for (int i = 0; i < 100; ++i) {
-            if (runtime::remove_cgroup(cg)) break;
+            auto removed = runtime::remove_cgroup(cg);
+            if (removed) break;
+            if (i == 99) say("cgroup left behind: " + removed.error().message);
             ::usleep(10000);
         }
     }
