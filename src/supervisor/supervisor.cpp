@@ -382,6 +382,11 @@ int supervise(const std::string& name) {
         }
         if (s >= 0) (void)::fcntl(s, F_SETFD, FD_CLOEXEC); // kept for the process's life, on purpose
     }
+    // Where /dev/pts is mounted with gid=5 (every systemd host), the slave's group is tty, which the
+    // machine's namespace does not map: its root then may not open the console (capabilities only
+    // override permissions on files whose owner and group are both mapped). The user's own group is.
+    if (::getuid() != 0 && ::chown(spec.console.c_str(), static_cast<uid_t>(-1), ::getgid()) != 0)
+        return fail(fmt::format("chgrp the console: {}", std::strerror(errno)));
     UniqueFd stdio_log(::open((dir + "/stdio.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
 
     // The supervisor's namespace maps the machine's ids and, so it can keep working on the user's files,
