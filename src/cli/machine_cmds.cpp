@@ -21,6 +21,7 @@
 #include "machine/lifecycle.hpp"
 #include "machine/machine.hpp"
 #include "machine/settings.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/join.hpp"
 #include "runtime/limits.hpp"
 #include "supervisor/supervisor.hpp"
@@ -443,7 +444,17 @@ Result<int> do_run(MachineOptions& o) {
         st = c->machines.state(name);
     }
     if (!st) return make_error("container machine {} stopped before the command could run", name);
-    if (!st->cgroup.empty()) spec.cgroups.push_back(st->cgroup);
+    // The machine's run leaf; the machine's cgroup itself for one booted by an older supervisor.
+    if (!st->cgroup.empty()) {
+        std::string leaf = st->cgroup + "/" + runtime::k_run_cgroup;
+        spec.cgroups.push_back(fs::exists(leaf) ? leaf : st->cgroup);
+        // In a scope of the user's manager: the manager can move the command in where we may not.
+        std::string unit = "container-machine-" + name + ".scope";
+        if (auto at = spec.cgroups.back().find("/" + unit + "/"); at != std::string::npos && ::getuid() != 0) {
+            spec.manager_unit = unit;
+            spec.manager_subcgroup = spec.cgroups.back().substr(at + unit.size() + 1);
+        }
+    }
     for (const auto& cg : st->cgroups_v1)
         spec.cgroups.push_back(cg);
     spec.cpus = runtime::parse_cpu_list(st->cpu_list);

@@ -8,12 +8,14 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <vector>
 
 #include "base/fs.hpp"
+#include "runtime/spawn.hpp"
 
 namespace ctr::runtime {
 
@@ -98,6 +100,36 @@ std::string cgroup_delegation_fix() {
                        "and its cgroup.procs, cgroup.threads and cgroup.subtree_control to {}, and start "
                        "container from a shell moved into it",
                        unified_mount().empty() ? std::string("/sys/fs/cgroup") : unified_mount(), user);
+}
+
+Result<void> attach_through_manager(const std::string& unit, const std::string& subcgroup, pid_t pid) {
+    std::vector<std::string> args = {"busctl"};
+    if (::getuid() != 0) args.push_back("--user");
+    for (const char* a : {"--quiet", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                          "org.freedesktop.systemd1.Manager", "AttachProcessesToUnit", "ssau"})
+        args.push_back(a);
+    for (const std::string& a : {unit, subcgroup, std::string("1"), std::to_string(pid)})
+        args.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t child = ::fork();
+    if (child < 0) return sys_error(errno, "fork");
+    if (child == 0) {
+        harden_child();
+        int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; fd < 3; ++fd)
+            ::dup2(null, fd);
+        ::execvp(argv[0], argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return make_error("busctl AttachProcessesToUnit {} {}: failed (status {})", unit, subcgroup, status);
+    return {};
 }
 
 Result<std::string> own_cgroup_dir() {

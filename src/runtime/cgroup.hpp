@@ -40,6 +40,15 @@ Result<std::string> leave_scope_root();
 // with a systemd user manager (or lingering) on a systemd host, a cgroup delegated by root elsewhere.
 std::string cgroup_delegation_fix();
 
+// The leaf below a machine's cgroup where `machine run` commands go (see supervisor.cpp).
+inline constexpr const char* k_run_cgroup = "run";
+
+// Asks the caller's service manager (the user's, for a regular user) to move `pid` into `subcgroup`
+// below the scope `unit` (org.freedesktop.systemd1.Manager.AttachProcessesToUnit, through busctl). A user
+// manager asks the system manager in turn when the process is outside its own tree, as a login
+// session's are.
+Result<void> attach_through_manager(const std::string& unit, const std::string& subcgroup, pid_t pid);
+
 // The caller's own cgroup directory in the unified hierarchy.
 Result<std::string> own_cgroup_dir();
 // Makes <parent>/machine-<name> (removing a stale one), `parent` being the caller's own cgroup when

@@ -20,6 +20,7 @@
 
 #include "base/fd_passing.hpp"
 #include "base/fs.hpp"
+#include "base/log.hpp"
 #include "base/text.hpp"
 #include "base/unique_fd.hpp"
 #include "runtime/boot.hpp"
@@ -331,14 +332,35 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
             if (pid >= 0) v1_cgroups.erase(v1_cgroups.begin());
         }
     }
+    // Not allowed in: the manager moves the child, which waits for that before it goes on.
+    UniqueFd hold_r, hold_w;
+    if (pid < 0 && !spec.manager_unit.empty()) {
+        int hold[2];
+        if (::pipe2(hold, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
+        hold_r.reset(hold[0]);
+        hold_w.reset(hold[1]);
+    }
     if (pid < 0) pid = ::fork(); // older kernels, or no unified cgroup: plain fork, join by writing
     if (pid < 0) return sys_error(errno, "fork");
+    if (pid > 0 && hold_w.valid()) {
+        if (auto a = attach_through_manager(spec.manager_unit, spec.manager_subcgroup, pid); !a)
+            log::debug("the command runs outside the machine's cgroup: {}", a.error().message);
+        (void)!::write(hold_w.get(), "g", 1);
+        hold_w.reset();
+        hold_r.reset();
+    }
     if (pid == 0) {
         // From here the machine may be able to see this process: nothing of ours may be readable, and
         // nothing we hold may reach the command. No exception leaves this branch (see the catch below).
         try {
             harden_child();
             err_r.reset();
+            if (hold_r.valid()) {
+                hold_w.reset();
+                char go = 0;
+                (void)!::read(hold_r.get(), &go, 1); // moved (or not: then outside the limits, as below)
+                hold_r.reset();
+            }
             auto report = [&](const std::string& what) {
                 std::string m = fmt::format("{}: {}", what, std::strerror(errno));
                 (void)!::write(err_w.get(), m.data(), m.size()); // parent shows it

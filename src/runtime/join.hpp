@@ -23,6 +23,10 @@ struct ExecSpec {
     std::vector<std::string> base_env;  // host-derived (TERM, LANG, LC_*), before the user's variables
     std::vector<std::string> extra_env; // --env-file then -e, applied last
     std::vector<std::string> cgroups;   // the machine's cgroups (v2 and v1), joined first
+    // A caller outside its service manager's delegated tree (a login session, beside the user manager)
+    // may not move a process into the machine's unified cgroup: the manager is asked to, through its
+    // AttachProcessesToUnit (scope unit, path below it). Empty: no such manager.
+    std::string manager_unit, manager_subcgroup;
     std::vector<int> cpus;              // the machine's CPUs (affinity); empty: unchanged
     std::string filter_file;            // the machine's seccomp program as its supervisor saved it
     bool detach = false;

@@ -491,6 +491,11 @@ int supervise(const std::string& name) {
     const std::string cgroup_fix = runtime::cgroup_delegation_fix(); // (as the caller, before the userns)
     if (auto cg = runtime::create_machine_cgroup(name, cgroup_parent)) {
         cgroup = *cg;
+        // `run` commands go to a leaf of their own beside init: once systemd inside enables controllers
+        // for its children, the machine's cgroup may hold no process itself (the kernel refuses with
+        // EBUSY), and a command that cannot join it would run outside the machine's limits.
+        if (::mkdir((cgroup + "/" + runtime::k_run_cgroup).c_str(), 0755) != 0 && errno != EEXIST)
+            say(fmt::format("mkdir the run cgroup: {}", std::strerror(errno)));
     } else {
         no_cgroup = cg.error().message;
         say("no unified cgroup for the machine: " + no_cgroup);

@@ -78,7 +78,7 @@ scope_tests() {
     grep -qx "$(state "$data" sc initPid)" "$scope/machine-sc/cgroup.procs" || fail "init is not in the machine cgroup"
     [[ $($run $e "$C" machine run -n sc hostname) == sc ]] || fail "run in a scoped machine"
     # A command run in the machine lands in the machine's cgroup, not in the caller's.
-    $run $e "$C" machine run -n sc -- sh -c 'cat /proc/self/cgroup' | grep -qx '0::/' || fail "run outside the machine cgroup"
+    $run $e "$C" machine run -n sc -- sh -c 'cat /proc/self/cgroup' | grep -qx '0::/run' || fail "run outside the machine's run cgroup"
     $run $e "$C" machine stop sc >/dev/null
     [[ ! -d $scope/machine-sc ]] || fail "machine cgroup left after stop"
     [[ -z $(cat "$scope/supervisor/cgroup.procs" 2>/dev/null) ]] || fail "supervisor still in its scope"
