@@ -345,7 +345,7 @@ release_session() {
 # ---------------------------------------------------------------------------------------------------
 # Cells.
 
-declare -A result reason timing
+declare -A result reason timing info
 stopped=""   # set after the first failure unless --keep-going
 
 set_cell() { result[$row/$1]=$2; reason[$row/$1]=${3:-}; }
@@ -393,6 +393,7 @@ cell() {
     log "$row: $col"
     "$@" >"$out" 2>&1 || rc=$?
     while read -r _ n ms; do timing[$row/$n]=$ms; done < <(grep '^TIME ' "$out" || true)
+    while read -r _ n v; do info[$row/$n]=$v; done < <(grep '^INFO ' "$out" || true)
     if ((rc == 0)); then set_cell "$col" PASS; return 0; fi
     why=$(grep '^FAIL: ' "$out" | tail -n 1 | cut -c7-)
     [[ -n $why ]] || why="exit $rc: $(grep -v '^$' "$out" | tail -n 1)"
@@ -576,7 +577,8 @@ x systemctl is-system-running --wait
 [ "$out" = running ] || fail "system is $out: $(systemctl --failed --no-legend --plain | awk "{print \$1}" | tr "\n" " ")"
 x stat -f -c %T /sys/fs/cgroup
 [ "$out" = cgroup2fs ] || fail "/sys/fs/cgroup is $out, not pure cgroup v2"
-x uname -r
+echo "INFO kernel $(uname -r)"
+echo "INFO systemd $(systemctl --version | awk "NR == 1 { print \$2 }")"
 x free -m
 mkdir -p /mnt/payload
 x mount -t 9p -o trans=virtio,version=9p2000.L,ro payload /mnt/payload
@@ -660,10 +662,10 @@ for r in "${rows[@]}"; do
     echo
 done
 echo
-printf '%-9s %-14s %-12s %-9s %-12s %s\n' host image boot-to-ssh import create+boot total
+printf '%-9s %-18s %-8s %-14s %-12s %-9s %-12s %s\n' host kernel systemd image boot-to-ssh import create+boot total
 for r in "${rows[@]}"; do
-    printf '%-9s %-14s %-12s %-9s %-12s %s\n' "$r" "${timing[$r/image]:--}" "$(secs "$r/boot")" \
-        "$(msecs "$r/import")" "$(msecs "$r/create")" "$(secs "$r/total")"
+    printf '%-9s %-18s %-8s %-14s %-12s %-9s %-12s %s\n' "$r" "${info[$r/kernel]:--}" "${info[$r/systemd]:--}" \
+        "${timing[$r/image]:--}" "$(secs "$r/boot")" "$(msecs "$r/import")" "$(msecs "$r/create")" "$(secs "$r/total")"
 done
 echo
 # Cells that did not pass; neighbours skipped for the same reason share a line.
