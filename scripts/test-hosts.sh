@@ -20,7 +20,8 @@
 # tests/fixtures/debian-rootfs.sh, baked into the host image. The binary under test is copied in at run
 # time through a read-only 9p share.
 #
-# Needs root, qemu-system-x86, qemu-utils, mmdebstrap, e2fsprogs, openssh-client (scripts/deps.sh).
+# Needs root, qemu-system-x86, mmdebstrap, e2fsprogs, openssh-client and, to bundle libraries for a newer
+# host, patchelf: scripts/deps.sh installs them.
 # Env: CONTAINER_BIN (default <repo>/build/container, built with cmake when missing),
 #      CONTAINER_TEST_CACHE (default /var/cache/container-tests), DEBIAN_MIRROR (default: the host's),
 #      HOSTS_VM_MEMORY (MiB, default 1536), HOSTS_VM_CPUS (default 2), HOSTS_DISK_SIZE (default 6G),
@@ -39,7 +40,7 @@ COLUMNS_ALL=(host alice.create alice.run alice.scope alice.limits alice.stop ali
 
 die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
 log() { printf '%s: [%(%H:%M:%S)T] %s\n' "$prog" -1 "$*" >&2; }
-usage() { sed -n '/^#   sudo/s/^#   sudo bash scripts\//usage: /p' "$0"; }
+usage() { sed -n '3,/^# The guest scripts/{/^# The guest scripts/d;s/^# \{0,1\}//;p}' "$0"; }
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 rows=("${ALL_ROWS[@]}")
