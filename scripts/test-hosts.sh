@@ -239,7 +239,8 @@ stage_payload() {
     if [[ $suite != bookworm ]]; then
         # The binary is built on bookworm. On a newer host it is bundled with the non-glibc libraries it
         # links, from this (bookworm) host, in /usr/local/lib/container, found through an rpath of
-        # $ORIGIN/../lib/container set on the copy with patchelf: a library's soname can differ there.
+        # $ORIGIN/../lib/container set on the copy with patchelf: a library's soname can differ there (the
+        # libraries are what `ldd` lists, so the whole closure, less glibc's own).
         # Today the binary links only glibc (newer glibcs run it) and dlopen()s its other libraries by
         # soname, which trixie ships under the same sonames (host_packages), so there is nothing to bundle.
         while read -r lib; do
@@ -252,7 +253,8 @@ stage_payload() {
             command -v patchelf >/dev/null || die "patchelf is missing (bash scripts/deps.sh installs it)"
             mkdir -p "$work/payload/lib"
             cp -L -- "${libs[@]}" "$work/payload/lib/"
-            patchelf --set-rpath '$ORIGIN/../lib/container' "$work/payload/container"
+            # DT_RPATH (not RUNPATH): it also applies to the bundled libraries' own dependencies.
+            patchelf --force-rpath --set-rpath '$ORIGIN/../lib/container' "$work/payload/container"
             log "bundled for $suite: ${libs[*]##*/}"
         fi
     fi
