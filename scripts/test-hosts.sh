@@ -665,9 +665,9 @@ for r in "${rows[@]}"; do
     echo
 done
 echo
-printf '%-9s %-18s %-8s %-14s %-12s %-9s %-12s %s\n' host kernel systemd image boot-to-ssh import create+boot total
+printf '%-9s %-22s %-8s %-14s %-12s %-9s %-12s %s\n' host kernel systemd image boot-to-ssh import create+boot total
 for r in "${rows[@]}"; do
-    printf '%-9s %-18s %-8s %-14s %-12s %-9s %-12s %s\n' "$r" "${info[$r/kernel]:--}" "${info[$r/systemd]:--}" \
+    printf '%-9s %-22s %-8s %-14s %-12s %-9s %-12s %s\n' "$r" "${info[$r/kernel]:--}" "${info[$r/systemd]:--}" \
         "${timing[$r/image]:--}" "$(secs "$r/boot")" "$(msecs "$r/import")" "$(msecs "$r/create")" "$(secs "$r/total")"
 done
 echo
