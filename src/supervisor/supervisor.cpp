@@ -560,6 +560,18 @@ int supervise(const std::string& name) {
             spec.home_source = at;
         }
     }
+    // Otherwise the home's mount tree is taken now, before any boot mounts the machine's root: bound at
+    // boot time, recursively, it would carry the machine's own root along when the data directory lies
+    // in the home (masked, but systemd inside would still make a unit of each of its mounts).
+    if (spec.home_source.empty() && spec.home_mount != runtime::HomeMount::none && !spec.home.empty()) {
+        UniqueFd tree(::open_tree(AT_FDCWD, spec.home.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+        std::string at = dir + "/home";
+        if (!tree.valid()) return fail(fmt::format("clone the home \"{}\": {}", spec.home, std::strerror(errno)));
+        if (auto r = fs::make_dirs(at, 0700); !r) return fail(r.error().message);
+        if (::move_mount(tree.get(), "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+            return fail(fmt::format("attach the home at \"{}\": {}", at, std::strerror(errno)));
+        spec.home_source = at;
+    }
     // The system call filter, for `run` to install without compiling it each time (see seccomp.hpp).
     if (auto filter = runtime::machine_filter(); !filter)
         return fail(filter.error().message);

@@ -182,6 +182,11 @@ data_dir_case() {
     ! $RUN env CONTAINER_DATA_DIR="$data" "$C" machine run -n escd --root -- touch "$data/x" 2>/dev/null ||
         fail "wrote into the data directory from inside"
     [[ -d $data/machines/escd/upper ]] || fail "the store itself is gone"
+    # Nor is the machine's own root in its mount table (the home bound before the root was mounted).
+    local mounts
+    mounts=$($RUN env CONTAINER_DATA_DIR="$data" "$C" machine run -n escd --root -- cat /proc/self/mountinfo)
+    ! grep -q "machines/escd/rootfs" <<<"$mounts" ||
+        fail "the machine's root appears again below the home: $(grep -c "machines/escd/rootfs" <<<"$mounts") mounts"
     $RUN env CONTAINER_DATA_DIR="$data" "$C" machine rm -f escd >/dev/null 2>&1
 }
 
