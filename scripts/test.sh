@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Runs the whole test suite as root on a fresh Debian 12 machine: installs packages, creates the
 # unprivileged test user with subordinate ids, builds, and runs CTest (unit and system tests), then the
-# fuzz targets (scripts/fuzz.sh).
+# fuzz targets (scripts/fuzz.sh), then the host matrix in virtual machines (scripts/test-hosts.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "scripts/test.sh: run as root (it installs packages and creates a test user)" >&2; exit 1; }
@@ -24,3 +24,6 @@ cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j2
 # The parsers of untrusted input under libFuzzer, ASan and UBSan: about 90 s of fuzzing after the build.
 bash scripts/fuzz.sh
+# Real systemd hosts in QEMU (TCG here): bookworm and trixie, every scenario, as alice, bob and root.
+# About 12 minutes with the host images cached in /var/cache/container-tests/hosts, 20 without.
+bash scripts/test-hosts.sh --keep-going
