@@ -3,6 +3,7 @@
 // them under each command's --help (and so `container help VERB`); write_man_pages() renders container(1),
 // container-machine(1), container-machine-run(1), … from the same text plus the parser's own usage,
 // options and verbs. CMake runs the latter at build time and installs the pages.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "base/fs.hpp"
+#include "base/text.hpp"
 #include "cli/commands.hpp"
 
 #ifndef CONTAINER_VERSION
@@ -170,6 +172,13 @@ std::string path_of(const CLI::App* a) {
     return out;
 }
 
+// The page of a command: "container-machine-run".
+std::string page_name(const CLI::App* a) {
+    std::string name = "container" + (path_of(a).empty() ? "" : "-" + path_of(a));
+    std::replace(name.begin(), name.end(), ' ', '-');
+    return name;
+}
+
 bool visible(const CLI::App* a) {
     return !a->get_group().empty() && !a->get_name().empty() && a->get_name()[0] != '_';
 }
@@ -216,13 +225,8 @@ std::string footer_of(const Page& p) {
     std::string f = wrap(p.description, 100);
     if (*p.examples) {
         f += "\n\nExamples:\n";
-        std::string ex = p.examples;
-        for (size_t i = 0; i < ex.size();) {
-            size_t j = ex.find('\n', i);
-            if (j == std::string::npos) j = ex.size();
-            f += "  " + ex.substr(i, j - i) + "\n";
-            i = j + 1;
-        }
+        for (const auto& line : split(p.examples, '\n'))
+            f += "  " + line + "\n";
     }
     return f;
 }
@@ -243,9 +247,7 @@ std::string synopsis_of(const CLI::App* a, const Page* p) {
 
 std::string man_page(const CLI::App* a) {
     std::string path = path_of(a);
-    std::string name = "container" + (path.empty() ? "" : "-" + path);
-    for (char& c : name)
-        if (c == ' ') c = '-';
+    std::string name = page_name(a);
     auto it = pages().find(path);
     const Page* p = it == pages().end() ? nullptr : &it->second;
     std::string upper = name;
@@ -290,22 +292,12 @@ std::string man_page(const CLI::App* a) {
     }
     if (p && *p->examples) {
         m += ".SH EXAMPLES\n.nf\n";
-        std::string ex = p->examples;
-        for (size_t i = 0; i < ex.size();) {
-            size_t j = ex.find('\n', i);
-            if (j == std::string::npos) j = ex.size();
-            m += roff(ex.substr(i, j - i)) + "\n";
-            i = j + 1;
-        }
+        for (const auto& line : split(p->examples, '\n'))
+            m += roff(line) + "\n";
         m += ".fi\n";
     }
     std::string see;
-    if (a->get_parent()) {
-        std::string parent = "container" + (path_of(a->get_parent()).empty() ? "" : "-" + path_of(a->get_parent()));
-        for (char& c : parent)
-            if (c == ' ') c = '-';
-        see = "\\fB" + roff(parent) + "\\fR(1)";
-    }
+    if (a->get_parent()) see = "\\fB" + roff(page_name(a->get_parent())) + "\\fR(1)";
     if (!see.empty()) m += ".SH SEE ALSO\n" + see + "\n";
     return m;
 }
@@ -355,10 +347,8 @@ void add_manual_commands(CLI::App& app, Action& action) {
             TRY(fs::make_dirs(*dir, 0755));
             Result<void> status;
             for_each_command(&app, [&](CLI::App* a) {
-                std::string name = "container" + (path_of(a).empty() ? "" : "-" + path_of(a));
-                for (char& c : name)
-                    if (c == ' ') c = '-';
-                if (auto w = fs::write_file_atomic(*dir + "/" + name + ".1", man_page(a)); !w && status) status = w;
+                if (auto w = fs::write_file_atomic(*dir + "/" + page_name(a) + ".1", man_page(a)); !w && status)
+                    status = w;
             });
             TRY(std::move(status));
             return 0;
