@@ -27,6 +27,11 @@ inline constexpr const char* k_image_type = "IMAGE";
 inline constexpr const char* k_setting_type = "KEY=VALUE";
 inline constexpr const char* k_file_type = "FILE";
 
+// A command users see (help, completion, man pages): not hidden, not internal (`__supervise`, `__man`).
+inline bool visible(const CLI::App* a) {
+    return !a->get_group().empty() && !a->get_name().empty() && a->get_name()[0] != '_';
+}
+
 // Prints `e` as the one line of a failed command: "Error: <message>".
 void print_error(const Error& e);
 // Runs `fn` for each of `names` in order. A failure prints its line and the others still run; the

@@ -26,10 +26,6 @@ bool starts_with(const std::string& s, const std::string& prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-bool visible(const CLI::App* a) {
-    return !a->get_group().empty() && !a->get_name().empty() && a->get_name()[0] != '_';
-}
-
 // The option `word` names in `app` or, as the parser falls through to them, its parents.
 const CLI::Option* find_option(const CLI::App* app, const std::string& word) {
     for (const CLI::App* a = app; a; a = a->get_parent())

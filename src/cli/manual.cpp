@@ -179,10 +179,6 @@ std::string page_name(const CLI::App* a) {
     return name;
 }
 
-bool visible(const CLI::App* a) {
-    return !a->get_group().empty() && !a->get_name().empty() && a->get_name()[0] != '_';
-}
-
 // Text for a man page line: backslashes and hyphens escaped, a leading '.' or '\'' made literal.
 std::string roff(const std::string& s) {
     std::string out;
