@@ -616,28 +616,28 @@ for u in alice bob; do grep -q "^$u:" /etc/subuid && grep -q "^$u:" /etc/subgid 
         return
     fi
 
+    # user_cells USER SCENARIO...: create first (it needs the host), then the others (they need create),
+    # each the guest script $sc_SCENARIO run as USER.
+    user_cells() {
+        local user=$1 sc script
+        shift
+        for sc in "$@"; do
+            script=sc_$sc
+            cell "$user.$sc" "$([[ $sc == create ]] && echo host || echo "$user.create")" guest "$user" "${!script}"
+        done
+    }
     # alice: the core scenario, from a login that stays open meanwhile.
     hold_session alice
-    cell alice.create "host" guest alice "$sc_create"
-    cell alice.run "alice.create" guest alice "$sc_run"
-    cell alice.scope "alice.create" guest alice "$sc_scope"
-    cell alice.limits "alice.create" guest alice "$sc_limits"
-    cell alice.stop "alice.create" guest alice "$sc_stop"
+    user_cells alice create run scope limits stop
     release_session alice
     cell alice.linger "alice.create" linger_scenario
 
     if [[ $suite == bookworm ]]; then
         hold_session bob
         cell bob.isolated "alice.create" guest bob "$sc_isolated"
-        cell bob.create "host" guest bob "$sc_create"
-        cell bob.run "bob.create" guest bob "$sc_run"
-        cell bob.scope "bob.create" guest bob "$sc_scope"
+        user_cells bob create run scope
         release_session bob
-        cell root.create "host" guest root "$sc_create"
-        cell root.run "root.create" guest root "$sc_run"
-        cell root.scope "root.create" guest root "$sc_scope"
-        cell root.limits "root.create" guest root "$sc_limits"
-        cell root.stop "root.create" guest root "$sc_stop"
+        user_cells root create run scope limits stop
     else
         for c in bob.isolated bob.create bob.run bob.scope root.create root.run root.scope root.limits root.stop; do
             set_cell "$c" SKIP "bookworm row only"
