@@ -248,14 +248,14 @@ Result<oci::Digest> Store::put_blob_data(std::string_view data) {
     return d;
 }
 
-Result<std::string> Store::read_blob(const oci::Digest& d, size_t max_size) const {
+Result<std::string> Store::read_blob(const oci::Digest& d, size_t max_size, Verify verify) const {
     auto data = fs::read_file(blob_path(d), max_size);
     if (!data && data.error().errnum == EFBIG)
         return Error{fmt::format("blob {} is larger than {}, the most an image document may be", d.str(),
                                  format_limit(max_size)),
                      EFBIG};
     if (!data) return make_error("blob {} is missing from the store", d.str());
-    if (oci::sha256_of(*data) != d) return make_error("blob {} in the store is corrupt", d.str());
+    if (verify == Verify::yes && oci::sha256_of(*data) != d) return make_error("blob {} in the store is corrupt", d.str());
     return std::move(data).value();
 }
 
@@ -316,12 +316,12 @@ Result<void> Store::write_records(const std::vector<ImageRecord>& recs) {
     return fs::write_file_atomic(m_root + "/images.json", json{{"images", images}}.dump(2) + "\n", 0600);
 }
 
-Result<Image> Store::get(const ImageRecord& rec) const {
+Result<Image> Store::get(const ImageRecord& rec, Verify verify) const {
     Image img;
     img.record = rec;
-    img.manifest_json = TRY(read_blob(rec.digest, oci::k_max_manifest_size));
+    img.manifest_json = TRY(read_blob(rec.digest, oci::k_max_manifest_size, verify));
     img.manifest = TRY(oci::parse_manifest(img.manifest_json));
-    img.config_json = TRY(read_blob(img.manifest.config.digest, oci::k_max_config_size));
+    img.config_json = TRY(read_blob(img.manifest.config.digest, oci::k_max_config_size, verify));
     img.config = TRY(oci::parse_config(img.config_json));
     img.size = img.manifest_json.size() + static_cast<uint64_t>(img.manifest.config.size);
     for (const auto& l : img.manifest.layers)
