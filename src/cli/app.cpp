@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "base/fault.hpp"
 #include "base/log.hpp"
 #include "cli/commands.hpp"
 #include "supervisor/supervisor.hpp"
@@ -51,6 +52,7 @@ Result<int> for_each_name(const std::vector<std::string>& names,
 }
 
 int run(int argc, char** argv) {
+    fault_arm(); // tests only: see base/fault.hpp
     // A machine's supervisor (lifecycle.cpp starts it so) lives as long as the machine: it starts before
     // the verb table is built, which would otherwise stay on its heap all that time (0.2 MiB).
     if (argc == 3 && std::string_view(argv[1]) == "__supervise") {
@@ -70,6 +72,7 @@ int run(int argc, char** argv) {
     add_image_commands(app, action);
     add_machine_commands(app, action);
     add_registry_commands(app, action);
+    add_system_commands(app, action);
     add_completion_commands(app, action);
     add_manual_commands(app, action);
     apply_manual(app);

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/fault.hpp"
 #include "base/fs.hpp"
 #include "base/log.hpp"
 #include "base/size.hpp"
@@ -224,8 +225,10 @@ Result<oci::Digest> Store::put_blob_file(const std::string& path, const std::opt
         return make_error("blob {} has {} bytes, its descriptor says {}", d.str(), size, expected_size);
     if (::chmod(path.c_str(), 0644) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", path));
     std::string dst = blob_path(d);
+    fault_point("put_blob: verified");
     if (::rename(path.c_str(), dst.c_str()) != 0)
         return sys_error(errno, fmt::format("rename \"{}\" to \"{}\"", path, dst));
+    fault_point("put_blob: stored");
     return d;
 }
 
@@ -236,8 +239,10 @@ std::string Store::partial_path(const oci::Digest& d) const {
 Result<void> Store::put_verified_blob(const std::string& path, const oci::Digest& d) {
     if (::chmod(path.c_str(), 0644) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", path));
     std::string dst = blob_path(d);
+    fault_point("put_verified_blob: verified");
     if (::rename(path.c_str(), dst.c_str()) != 0)
         return sys_error(errno, fmt::format("rename \"{}\" to \"{}\"", path, dst));
+    fault_point("put_verified_blob: stored");
     return {};
 }
 
@@ -279,6 +284,7 @@ Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& d
         return wrap(std::move(r).error(), fmt::format("layer {}", layer.digest.str()));
     }
     std::string dst = layer_path(diff_id);
+    fault_point("add_layer: unpacked");
     if (::rename(tmp.c_str(), dst.c_str()) != 0) {
         int err = errno;
         (void)remove_owned_tree(tmp); // same as above
@@ -468,6 +474,7 @@ Result<void> Store::collect_garbage(const std::vector<oci::Digest>& in_use) {
                 TRY(remove_owned_tree(dir + "/" + v));
             else if (::unlink((dir + "/" + v).c_str()) != 0 && errno != ENOENT)
                 return sys_error(errno, fmt::format("unlink \"{}/{}\"", dir, v));
+            fault_point("collect_garbage: removed one");
         }
         return {};
     };
