@@ -123,9 +123,17 @@ Result<MachineConfig> create(Machines& machines, const CreateOptions& opts) {
     if (::geteuid() == 0) c.ids = TRY(allocate_ids(machines));
     c.created = store::now_rfc3339();
     // config.json last: a machine exists once it is there, so a killed create leaves only a stray dir.
-    TRY(fs::make_dirs(machines.dir(name), 0700));
+    std::string dir = machines.dir(name);
+    bool made = !fs::exists(dir);
+    TRY(fs::make_dirs(dir, 0700));
+    // A create that fails here (a full disk) takes its directory with it; a killed one leaves it to
+    // `system check --repair` and to the next create of the name, which writes over it.
+    ScopeExit undo([&] {
+        if (made) (void)fs::remove_tree(dir);
+    });
     TRY(machines.write_boot_config(name, opts.boot));
     TRY(machines.write_config(c));
+    undo.release();
     if (opts.set_default || machines.default_name().empty()) TRY(machines.set_default(name));
     return c;
 }

@@ -369,6 +369,7 @@ Result<void> Client::fetch_blob(const oci::Descriptor& d, const std::string& pat
         uint64_t done = have;
         progress(done);
         std::string local_error;
+        bool drop_partial = false;
         int attempt = 0, restarts = 0;
         while (done < size) {
             HttpRequest req;
@@ -397,6 +398,8 @@ Result<void> Client::fetch_blob(const oci::Descriptor& d, const std::string& pat
                     ssize_t w = ::pwrite(fd.get(), p + off, n - off, static_cast<off_t>(done + off));
                     if (w < 0 && errno == EINTR) continue;
                     if (w < 0) {
+                        // A download that filled the disk is not kept to resume: it would keep it full.
+                        if (errno == ENOSPC || errno == EDQUOT) drop_partial = true;
                         local_error = fmt::format("write \"{}\": {}", path, std::strerror(errno));
                         return false;
                     }
@@ -410,7 +413,7 @@ Result<void> Client::fetch_blob(const oci::Descriptor& d, const std::string& pat
             uint64_t before = done;
             HttpResponse r = get(req, /*retry_transient=*/false);
             if (!local_error.empty()) {
-                if (local_error.find("more than") != std::string::npos) ::unlink(path.c_str());
+                if (drop_partial || local_error.find("more than") != std::string::npos) ::unlink(path.c_str());
                 return make_error("{}", local_error);
             }
             if (cancel.load()) return make_error("{}: cancelled", what);
