@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 // File-system helpers.
-#include "base/fault.hpp"
 #include "base/fs.hpp"
 
 #include <dirent.h>
@@ -15,6 +14,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "base/fault.hpp"
 #include "base/size.hpp"
 
 namespace ctr::fs {
