@@ -497,6 +497,8 @@ void add_machine_commands(CLI::App& app, Action& action) {
     add_pull_flags(create, o->pull, false);
     bind(create, [](MachineOptions& x) { return do_create(x); });
 
+    add_commit_command(m, action);
+
     CLI::App* del = m->add_subcommand("delete", "Delete container machines (stopping them first)");
     del->alias("rm");
     del->add_option("names", o->names, "Container machine IDs")->required()->type_name(k_machine_type);

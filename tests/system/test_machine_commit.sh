@@ -1,0 +1,133 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# `machine commit`: a busybox machine is changed (files added, changed, deleted, a directory replaced,
+# ownership changed, a hard link) and committed while it runs. A machine made from the commit sees
+# exactly those changes and every other file byte-identical; the layer holds whiteouts, an opaque
+# directory and image ids; machine-local state stays out; history and --change reach the config; the
+# image saves to an archive that skopeo and umoci read; bad input is one line and names nothing.
+# As root and as the unprivileged test user.
+source "$(dirname "$0")/lib.sh"
+
+busybox_images busybox-fixture:1.0
+chmod 777 "$T"
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# Every file and link of a machine's own root (-xdev: /proc, /sys, /dev, /run, /tmp and the home are
+# other mounts): checksum, owner and mode, or the link's target. The files the runtime writes at each
+# boot name the machine, so they differ between machines by design.
+sums() { # sums RUN NAME
+    $1 "$C" machine run --root -n "$2" -- sh -c 'cd / && find . -xdev \( -type f -o -type l \) | sort |
+        while read -r f; do
+            if [ -L "$f" ]; then echo "$f L $(readlink "$f")"
+            else echo "$f $(md5sum <"$f" | cut -c1-32) $(stat -c %u:%g:%a "$f")"; fi
+        done' | grep -v -e '^./etc/hosts ' -e '^./etc/hostname ' -e '^./etc/resolv.conf '
+}
+# The paths whose line differs between two sums files.
+changed_paths() { diff "$1" "$2" | sed -n 's/^[<>] \([^ ]*\) .*/\1/p' | sort -u | tr '\n' ' '; }
+
+for mode in $(machine_modes); do
+    run=$(runner_for "$mode")
+    data=$(data_for "$mode")
+    on_exit "remove_all_machines '$run' '$data'"
+    $run "$C" image load -i "$T/bb/image.oci.tar" >/dev/null || fail "load ($mode)"
+
+    note "a changed machine, committed while it runs ($mode)"
+    $run "$C" machine create --name base-$mode busybox-fixture:1.0 >/dev/null || fail "create base ($mode)"
+    $run "$C" machine create --name src-$mode busybox-fixture:1.0 >/dev/null || fail "create src ($mode)"
+    $run "$C" machine run --root -n src-$mode -- sh -ec '
+        echo added >/added.txt
+        chown 1234:2345 /added.txt
+        ln /added.txt /added-hardlink.txt
+        echo changed >>/etc/os-release
+        chown 42:43 /etc/os-release
+        rm /home/nobody-file
+        rm -r /var/spool/owned && mkdir /var/spool/owned && echo fresh >/var/spool/owned/new
+        echo 0123456789abcdef0123456789abcdef >/etc/machine-id
+        mkdir -p /etc/ssh /var/log/journal/abc && echo key >/etc/ssh/ssh_host_ed25519_key
+        echo "Port 22" >/etc/ssh/sshd_config && echo entry >/var/log/journal/abc/system.journal' ||
+        fail "change src ($mode)"
+    sums "$run" src-$mode >"$T/src-$mode" || fail "sums src"
+    $run "$C" machine commit -m "team setup" src-$mode localhost/committed:$mode >"$T/out" 2>"$T/err" ||
+        fail "commit ($mode): $(cat "$T/err")"
+    digest=$(cat "$T/out")
+    $run "$C" image inspect localhost/committed:$mode >"$T/i" || fail "inspect ($mode)"
+    [[ $(field 'd[0]["descriptor"]["digest"]' <"$T/i") == "$digest" ]] || fail "commit printed $digest, inspect differs"
+    [[ $($run "$C" machine inspect src-$mode | field 'd[0]["status"]') == running ]] || fail "src not running after commit"
+    $run "$C" machine run -n src-$mode -- true || fail "src frozen after commit ($mode)"
+
+    note "the layer: whiteouts, an opaque directory, image ids, nothing machine-local ($mode)"
+    layer=$(field 'd[0]["layers"][-1]["digest"]' <"$T/i")
+    [[ $(field 'len(d[0]["layers"])' <"$T/i") == 2 ]] || fail "expected the base layer plus one"
+    tar --numeric-owner -tvzf "$data/content/sha256/${layer#sha256:}" >"$T/layer-$mode" || fail "layer is no tar.gz"
+    for want in ' 1234/2345 .* added.txt$' 'added-hardlink.txt link to added.txt$' ' home/.wh.nobody-file$' \
+        ' var/spool/owned/.wh..wh..opq$' ' 42/43 .* etc/os-release$' ' etc/ssh/sshd_config$'; do
+        grep -Eq -- "$want" "$T/layer-$mode" || fail "layer lacks /$want/: $(cat "$T/layer-$mode")"
+    done
+    for unwanted in etc/machine-id etc/ssh/ssh_host_ed25519_key var/log/journal/abc/system.journal etc/hostname \
+        etc/hosts sudoers.d; do
+        ! grep -q -- " $unwanted" "$T/layer-$mode" || fail "layer holds machine-local $unwanted"
+    done
+    if grep -q ' etc/passwd$' "$T/layer-$mode"; then
+        user=$([[ $mode == root ]] && echo root || echo "$TEST_USER")
+        tar -xzOf "$data/content/sha256/${layer#sha256:}" etc/passwd >"$T/passwd"
+        [[ $mode == root ]] || ! grep -q "^$user:" "$T/passwd" || fail "the provisioned user is in the image's passwd"
+    fi
+    [[ $(field 'd[0]["config"]["history"][-1]["comment"]' <"$T/i") == "team setup" ]] || fail "history comment"
+    [[ $(field 'd[0]["config"]["history"][-1]["created_by"]' <"$T/i") == "container machine commit src-$mode" ]] ||
+        fail "history created_by: $(field 'd[0]["config"]["history"][-1]' <"$T/i")"
+    [[ $(field 'len(d[0]["config"]["rootfs"]["diff_ids"])' <"$T/i") == 2 ]] || fail "diff_ids"
+
+    note "a machine from the commit sees exactly the changes ($mode)"
+    $run "$C" machine create --name dst-$mode localhost/committed:$mode >/dev/null || fail "create dst ($mode)"
+    sums "$run" base-$mode >"$T/base-$mode" || fail "sums base"
+    sums "$run" dst-$mode >"$T/dst-$mode" || fail "sums dst"
+    got=$(changed_paths "$T/base-$mode" "$T/dst-$mode")
+    want="./added-hardlink.txt ./added.txt ./etc/os-release ./etc/ssh/sshd_config ./home/nobody-file ./var/spool/owned/new "
+    [[ $got == "$want" ]] || fail "base -> commit changed [$got], expected [$want]; $(diff "$T/base-$mode" "$T/dst-$mode")"
+    got=$(changed_paths "$T/src-$mode" "$T/dst-$mode")
+    want="./etc/machine-id ./etc/ssh/ssh_host_ed25519_key ./var/log/journal/abc/system.journal "
+    [[ $got == "$want" ]] || fail "source -> commit differs in [$got], expected only the machine-local [$want]"
+    $run "$C" machine run --root -n dst-$mode -- sh -ec '
+        [ "$(stat -c %i /added.txt)" = "$(stat -c %i /added-hardlink.txt)" ]
+        [ "$(stat -c %u:%g:%a /var/spool/owned)" = 0:0:755 ]
+        [ "$(cat /var/spool/owned/new)" = fresh ]
+        [ ! -e /home/nobody-file ]' || fail "hard link, replaced directory or deletion lost ($mode)"
+
+    note "--change, --pause=false, --keep ($mode)"
+    $run "$C" machine commit --pause=false --keep machine-id --change 'ENV TEAM=dev' --change 'CMD ["/bin/sh"]' \
+        --change 'LABEL org.example.team=dev' src-$mode localhost/committed:$mode-2 >/dev/null 2>"$T/err" ||
+        fail "commit with changes: $(cat "$T/err")"
+    $run "$C" image inspect localhost/committed:$mode-2 >"$T/i2"
+    field 'd[0]["config"]["config"]["Env"]' <"$T/i2" | grep -q "TEAM=dev" || fail "ENV change missing"
+    [[ $(field 'd[0]["config"]["config"]["Cmd"]' <"$T/i2") == "['/bin/sh']" ]] || fail "CMD change missing"
+    [[ $(field 'd[0]["config"]["config"]["Labels"]["org.example.team"]' <"$T/i2") == dev ]] || fail "LABEL missing"
+    l2=$(field 'd[0]["layers"][-1]["digest"]' <"$T/i2")
+    tar -tzf "$data/content/sha256/${l2#sha256:}" | grep -qx etc/machine-id || fail "--keep machine-id kept nothing"
+
+    note "a stopped machine, and one never booted ($mode)"
+    $run "$C" machine stop src-$mode >/dev/null
+    d1=$($run "$C" machine commit src-$mode localhost/committed:$mode-stopped 2>/dev/null) || fail "commit stopped"
+    $run "$C" machine create --no-boot --name fresh-$mode busybox-fixture:1.0 >/dev/null
+    $run "$C" machine commit fresh-$mode localhost/committed:$mode-fresh >/dev/null 2>&1 || fail "commit never-booted"
+
+    note "bad input: one line, no image named ($mode)"
+    expect_error 'container machine with ID nope not found' $run "$C" machine commit nope localhost/x:1
+    expect_error 'invalid change "RUN apt-get update"' $run "$C" machine commit --change 'RUN apt-get update' \
+        src-$mode localhost/bad:1
+    expect_error 'invalid --keep "hostkeys"' $run "$C" machine commit --keep hostkeys src-$mode localhost/bad:1
+    expect_error 'a digest cannot name a new image' $run "$C" machine commit src-$mode "localhost/bad@$d1"
+    ! $run "$C" image ls -q | grep -q bad || fail "a failed commit named an image"
+    [[ -z $(ls "$data/tmp" 2>/dev/null | grep -v -e '-pin-') ]] || fail "work files left: $(ls "$data/tmp")"
+done
+
+note "a committed image saves to an OCI archive that skopeo and umoci read"
+mode=$(machine_modes | head -n1)
+run=$(runner_for "$mode")
+$run "$C" image save -o "$T/committed.tar" localhost/committed:$mode || fail "save"
+skopeo inspect "oci-archive:$T/committed.tar" >"$T/sk" || fail "skopeo inspect of the saved archive"
+[[ $(field 'len(d["Layers"])' <"$T/sk") == 2 ]] || fail "skopeo sees $(field 'len(d["Layers"])' <"$T/sk") layers"
+skopeo copy -q "oci-archive:$T/committed.tar" "oci:$T/layout:c" || fail "skopeo copy"
+umoci unpack --rootless --image "$T/layout:c" "$T/bundle" >/dev/null || fail "umoci unpack"
+[[ $(cat "$T/bundle/rootfs/added.txt") == added && ! -e $T/bundle/rootfs/home/nobody-file ]] ||
+    fail "umoci's unpack lacks the committed changes"
+echo "PASS"
