@@ -204,7 +204,9 @@ std::map<std::string, std::vector<std::string>> mount_sources(const store::Store
         if (!ref || ref->domain != dest.domain || ref->path == dest.path) continue;
         auto img = store.get(rec);
         if (!img) continue;
-        for (const auto& l : img->manifest.layers) {
+        std::vector<oci::Descriptor> blobs = img->manifest.layers;
+        blobs.push_back(img->manifest.config);
+        for (const auto& l : blobs) {
             auto& v = out[l.digest.str()];
             if (std::find(v.begin(), v.end(), ref->path) == v.end()) v.push_back(ref->path);
         }
