@@ -132,7 +132,9 @@ Result<CommitResult> commit(Machines& machines, const CommitOptions& o) {
         TRY(oci::apply_change(probe, c));
     store::Store& store = machines.store();
     std::string name = TRY(machines.resolve(o.machine));
-    auto mlock = TRY(machines.lock(name)); // no start, stop or rm meanwhile
+    // No start, stop or rm while the layer is read. Released before the store lock is taken: `rm`
+    // takes the two in the other order.
+    std::optional<FileLock> mlock = TRY(machines.lock(name));
     MachineConfig cfg = TRY(machines.config(name));
     auto rec = store.find(cfg.image.digest.str());
     if (!rec) return make_error("the image of machine {} ({}) is no longer in the store", name, cfg.image_reference);
@@ -173,6 +175,7 @@ Result<CommitResult> commit(Machines& machines, const CommitOptions& o) {
         if (!l) return wrap(std::move(l).error(), fmt::format("write the layer of machine {}", name));
         layer = *l;
     }
+    mlock.reset();
     auto slock = TRY(store.lock());
     store::NewLayer nl;
     nl.blob_path = work + "/layer";
