@@ -113,7 +113,7 @@ empty_registry() {
 }
 dest=127.0.0.1:$port/bench/pushed:1
 CONTAINER_DATA_DIR=$work/r1/data "$bin" image tag "$ref" "$dest"
-push_ours() { CONTAINER_DATA_DIR=$work/r1/data "$bin" image push --progress none "$dest" >/dev/null; }
+push_ours() { CONTAINER_DATA_DIR=$work/r1/data "$bin" image push --progress none "$dest" >/dev/null 2>>"$work/push.log"; }
 push_theirs() { skopeo copy -q --dest-tls-verify=false "oci:$work/img/layout:bench" "docker://$dest"; }
 p_ours=() p_theirs=()
 for ((i = 1; i <= ROUNDS; i++)); do
