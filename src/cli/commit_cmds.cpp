@@ -36,7 +36,8 @@ Result<int> do_commit(const CommitFlags& f) {
     auto start = std::chrono::steady_clock::now();
     machine::CommitResult r = TRY(machine::commit(machines, o));
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print(stderr, "Committed {} entries, layer {} in {:.1f}s\n", r.entries, format_size(r.layer_size), secs);
+    fmt::print(stderr, "Committed {} entries, layer {} in {:.1f}s\n", r.entries, format_size(r.layer_size),
+               secs);
     fmt::print("{}\n", r.manifest.str());
     return 0;
 }
@@ -49,9 +50,10 @@ void add_commit_command(CLI::App* machine, Action& action) {
     c->add_option("name", f->machine, "Container machine ID")->required()->type_name(k_machine_type);
     c->add_option("image", f->image, "Name of the new image, NAME[:TAG]")->required();
     c->add_option("-m,--message", f->message, "Comment recorded in the image's history");
-    c->add_option("-c,--change", f->changes,
-                  "Dockerfile instruction to apply: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, "
-                  "WORKDIR (repeatable)")
+    c->add_option(
+         "-c,--change", f->changes,
+         "Dockerfile instruction to apply: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, "
+         "WORKDIR (repeatable)")
         ->type_name("INSTRUCTION");
     c->add_option("--pause", f->pause, "Freeze a running machine while its layer is read (default: true)")
         ->type_name("true|false");

@@ -23,8 +23,9 @@ Result<int> do_push(const PushFlags& f) {
     store::Image img = TRY(s.get(rec));
     oci::Reference dest = TRY(oci::parse_reference(f.dest.empty() ? rec.name : f.dest));
     if (dest.domain == "localhost" && dest.registry_host() == "localhost")
-        return make_error("{} names no registry: tag it with one first ('container image tag {} REGISTRY/NAME:TAG')",
-                          dest.str(), rec.name);
+        return make_error(
+            "{} names no registry: tag it with one first ('container image tag {} REGISTRY/NAME:TAG')",
+            dest.str(), rec.name);
     registry::PushOptions po;
     po.client.scheme = TRY(registry::parse_scheme(f.scheme));
     po.max_concurrent_uploads = f.max_concurrent;
@@ -47,12 +48,14 @@ void add_push_command(CLI::App* image, Action& action) {
     push->add_option("image", f->image, "Image to push (its name says where, unless DESTINATION is given)")
         ->required()
         ->type_name(k_image_type);
-    push->add_option("destination", f->dest, "Where to push it, REGISTRY/NAME[:TAG] (default: the image's name)");
+    push->add_option("destination", f->dest,
+                     "Where to push it, REGISTRY/NAME[:TAG] (default: the image's name)");
     push->add_option("--scheme", f->scheme, "Registry scheme: auto, http or https")
         ->check(CLI::IsMember({"auto", "http", "https"}));
     push->add_option("--progress", f->progress, "Progress display: auto, plain, ansi or none")
         ->check(CLI::IsMember({"auto", "plain", "ansi", "color", "tty", "none"}));
-    push->add_option("--max-concurrent-uploads", f->max_concurrent, "Blobs uploaded at once")->check(CLI::Range(1, 32));
+    push->add_option("--max-concurrent-uploads", f->max_concurrent, "Blobs uploaded at once")
+        ->check(CLI::Range(1, 32));
     push->fallthrough();
     push->callback([&action, f] { action = [f] { return do_push(*f); }; });
 }

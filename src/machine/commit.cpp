@@ -36,7 +36,8 @@ const LocalState k_local_paths[] = {
     {"ssh-host-keys", {"etc/ssh/ssh_host_*"}},
 };
 // Written by the runtime at every boot (mount_plan.cpp) or mount points it made: never the image's.
-const std::vector<std::string> k_runtime_paths = {"etc/hosts", "etc/hostname", "etc/resolv.conf", "var/host-services"};
+const std::vector<std::string> k_runtime_paths = {"etc/hosts", "etc/hostname", "etc/resolv.conf",
+                                                  "var/host-services"};
 
 bool keeps(const CommitOptions& o, const std::string& what) {
     return std::find(o.keep.begin(), o.keep.end(), what) != o.keep.end() ||
@@ -44,7 +45,8 @@ bool keeps(const CommitOptions& o, const std::string& what) {
 }
 
 // The lines of a colon-separated account file without those `drop` selects.
-std::string without_lines(const std::string& text, const std::function<bool(const std::vector<std::string>&)>& drop) {
+std::string without_lines(const std::string& text,
+                          const std::function<bool(const std::vector<std::string>&)>& drop) {
     std::string out;
     std::istringstream in(text);
     std::string line;
@@ -70,7 +72,9 @@ void leave_out_user(const UserSetup& u, store::LayerWriteOptions& w) {
     if (u.uid == 0) return; // root's machine keeps the image's root account, which provisioning reused
     std::string name = u.username, gid = std::to_string(u.gid);
     auto by_name = [name](const std::vector<std::string>& f) { return f[0] == name; };
-    auto own_group = [name, gid](const std::vector<std::string>& f) { return f[0] == name && f.size() > 2 && f[2] == gid; };
+    auto own_group = [name, gid](const std::vector<std::string>& f) {
+        return f[0] == name && f.size() > 2 && f[2] == gid;
+    };
     w.rewrite["etc/passwd"] = [=](const std::string& t) { return without_lines(t, by_name); };
     w.rewrite["etc/shadow"] = [=](const std::string& t) { return without_lines(t, by_name); };
     w.rewrite["etc/group"] = [=](const std::string& t) { return without_lines(t, own_group); };
@@ -104,7 +108,8 @@ private:
     Result<void> write(const char* v) const {
         std::string f = m_dir + "/cgroup.freeze";
         UniqueFd fd(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
-        if (!fd.valid() || ::write(fd.get(), v, 1) != 1) return sys_error(errno, fmt::format("write \"{}\"", f));
+        if (!fd.valid() || ::write(fd.get(), v, 1) != 1)
+            return sys_error(errno, fmt::format("write \"{}\"", f));
         return {};
     }
     std::string m_dir;
@@ -125,8 +130,11 @@ Result<runtime::IdMap> machine_map(Machines& machines, const MachineConfig& c) {
 
 Result<CommitResult> commit(Machines& machines, const CommitOptions& o) {
     for (const auto& k : o.keep)
-        if (k != "all" && std::find(std::begin(k_local_state), std::end(k_local_state), k) == std::end(k_local_state))
-            return make_error("invalid --keep \"{}\": expected user, machine-id, journal, tmp, run, ssh-host-keys or all", k);
+        if (k != "all" &&
+            std::find(std::begin(k_local_state), std::end(k_local_state), k) == std::end(k_local_state))
+            return make_error(
+                "invalid --keep \"{}\": expected user, machine-id, journal, tmp, run, ssh-host-keys or all",
+                k);
     nlohmann::json probe;
     for (const auto& c : o.changes)
         TRY(oci::apply_change(probe, c));
@@ -137,7 +145,9 @@ Result<CommitResult> commit(Machines& machines, const CommitOptions& o) {
     std::optional<FileLock> mlock = TRY(machines.lock(name));
     MachineConfig cfg = TRY(machines.config(name));
     auto rec = store.find(cfg.image.digest.str());
-    if (!rec) return make_error("the image of machine {} ({}) is no longer in the store", name, cfg.image_reference);
+    if (!rec)
+        return make_error("the image of machine {} ({}) is no longer in the store", name,
+                          cfg.image_reference);
     store::Image base = TRY(store.get(*rec));
     base.record.name = cfg.image_reference;
 
@@ -163,9 +173,10 @@ Result<CommitResult> commit(Machines& machines, const CommitOptions& o) {
             if (o.pause) {
                 auto f = Freeze::apply(name, st->cgroup);
                 if (!f)
-                    return make_error("cannot pause machine {} ({}): stop it first, or commit it running with "
-                                      "--pause=false",
-                                      name, f.error().message);
+                    return make_error(
+                        "cannot pause machine {} ({}): stop it first, or commit it running with "
+                        "--pause=false",
+                        name, f.error().message);
                 frozen.emplace(std::move(f).value());
             } else {
                 log::debug("committing {} while it runs", name);

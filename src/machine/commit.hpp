@@ -14,7 +14,8 @@ namespace ctr::machine {
 // What a commit leaves out by default; each can be kept by name (`--keep NAME`). docs/COMMIT.md lists
 // the paths. The files the runtime writes at every boot (/etc/hosts, /etc/hostname, /etc/resolv.conf)
 // and the mount points it makes are always left out.
-inline constexpr const char* k_local_state[] = {"user", "machine-id", "journal", "tmp", "run", "ssh-host-keys"};
+inline constexpr const char* k_local_state[] = {"user", "machine-id", "journal",
+                                                "tmp",  "run",        "ssh-host-keys"};
 
 struct CommitOptions {
     std::string machine;

@@ -32,7 +32,8 @@ Result<json> command(const std::string& arg, const std::string& change) {
 }
 
 // "K=V K2=\"V 2\"" or the old "K V" form, into pairs.
-Result<std::vector<std::pair<std::string, std::string>>> pairs(const std::string& arg, const std::string& change) {
+Result<std::vector<std::pair<std::string, std::string>>> pairs(const std::string& arg,
+                                                               const std::string& change) {
     std::vector<std::pair<std::string, std::string>> out;
     auto eq = arg.find('=');
     auto sp = arg.find_first_of(" \t");
@@ -47,7 +48,8 @@ Result<std::vector<std::pair<std::string, std::string>>> pairs(const std::string
             ++i;
         if (i == arg.size()) break;
         size_t k = arg.find('=', i);
-        if (k == std::string::npos || k == i) return make_error("invalid change \"{}\": expected KEY=VALUE", change);
+        if (k == std::string::npos || k == i)
+            return make_error("invalid change \"{}\": expected KEY=VALUE", change);
         std::string key = arg.substr(i, k - i);
         if (key.find_first_of(" \t\"") != std::string::npos)
             return make_error("invalid change \"{}\": expected KEY=VALUE", change);

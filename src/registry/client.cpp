@@ -90,7 +90,8 @@ std::string registry_error_text(const std::string& body) {
 Client::Client(Client&& o) noexcept
     : m_host(std::move(o.m_host)), m_repo(std::move(o.m_repo)), m_base(std::move(o.m_base)),
       m_tls(std::move(o.m_tls)), m_settings(std::move(o.m_settings)), m_scheme(o.m_scheme),
-      m_creds(std::move(o.m_creds)), m_push(o.m_push), m_mount_from(std::move(o.m_mount_from)), m_auth(std::move(o.m_auth)), m_auth_expiry(o.m_auth_expiry),
+      m_creds(std::move(o.m_creds)), m_push(o.m_push), m_mount_from(std::move(o.m_mount_from)),
+      m_auth(std::move(o.m_auth)), m_auth_expiry(o.m_auth_expiry),
       m_last_challenge(std::move(o.m_last_challenge)) {}
 
 Result<Client> Client::open(const std::string& host, const std::string& repository, const ClientOptions& o) {
@@ -185,7 +186,8 @@ Result<std::string> Client::fetch_token(const Challenge& c) {
         sep = "&";
     }
     if (!m_repo.empty()) {
-        u += sep + "scope=" + url_escape(fmt::format("repository:{}:{}", m_repo, m_push ? "pull,push" : "pull"));
+        u += sep +
+             "scope=" + url_escape(fmt::format("repository:{}:{}", m_repo, m_push ? "pull,push" : "pull"));
         sep = "&";
     }
     for (const auto& from : m_mount_from)
@@ -291,8 +293,7 @@ std::string Client::url_of(const std::string& path_or_url) const {
 }
 
 Error Client::denied(const std::string& what) const {
-    if (m_creds)
-        return make_error("registry {} denied user \"{}\" {}", m_host, m_creds->username, what);
+    if (m_creds) return make_error("registry {} denied user \"{}\" {}", m_host, m_creds->username, what);
     return make_error("registry {} denied {}: run 'container registry login {}'", m_host, what, m_host);
 }
 

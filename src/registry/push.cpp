@@ -55,7 +55,8 @@ public:
 
 private:
     Result<bool> exists(const oci::Descriptor& d);
-    Result<std::optional<std::string>> start(const oci::Descriptor& d, const std::string& from, bool* mounted);
+    Result<std::optional<std::string>> start(const oci::Descriptor& d, const std::string& from,
+                                             bool* mounted);
     Result<bool> send(int fd, const oci::Descriptor& d, std::string location,
                       const std::function<void(uint64_t)>& progress);
     std::string what(const oci::Descriptor& d) const {
@@ -78,7 +79,8 @@ Result<bool> Uploader::exists(const oci::Descriptor& d) {
 }
 
 // A new upload session (its absolute Location), or none when the blob was mounted from `from` instead.
-Result<std::optional<std::string>> Uploader::start(const oci::Descriptor& d, const std::string& from, bool* mounted) {
+Result<std::optional<std::string>> Uploader::start(const oci::Descriptor& d, const std::string& from,
+                                                   bool* mounted) {
     HttpRequest req;
     req.method = "POST";
     req.url = fmt::format("/v2/{}/blobs/uploads/", m_client.repository());
@@ -89,7 +91,8 @@ Result<std::optional<std::string>> Uploader::start(const oci::Descriptor& d, con
         return std::optional<std::string>();
     }
     if (r.status == 401 || r.status == 403) return m_client.denied("pushing to " + m_client.where());
-    if (r.status != 202 || r.header("location").empty()) return m_client.http_error(r, "start the upload of " + what(d));
+    if (r.status != 202 || r.header("location").empty())
+        return m_client.http_error(r, "start the upload of " + what(d));
     return std::optional<std::string>(m_client.url_of(r.header("location")));
 }
 
@@ -132,7 +135,8 @@ Result<bool> Uploader::send(int fd, const oci::Descriptor& d, std::string locati
             // Cut or refused: ask the registry how much it kept and go on from there.
             ++attempt;
             log::debug("{}: {} after byte {}; asking where to resume", what(d),
-                       r.transport_error.empty() ? fmt::format("HTTP {}", r.status) : r.transport_error, offset);
+                       r.transport_error.empty() ? fmt::format("HTTP {}", r.status) : r.transport_error,
+                       offset);
             backoff(attempt - 1);
             HttpRequest status;
             status.url = location;
@@ -195,7 +199,8 @@ Result<Uploader::Outcome> Uploader::blob(const oci::Descriptor& d, const std::ve
 }
 
 // Other repositories of the same registry that hold each blob, from the names in the store.
-std::map<std::string, std::vector<std::string>> mount_sources(const store::Store& store, const oci::Reference& dest) {
+std::map<std::string, std::vector<std::string>> mount_sources(const store::Store& store,
+                                                              const oci::Reference& dest) {
     std::map<std::string, std::vector<std::string>> out;
     auto recs = store.list();
     if (!recs) return out;
@@ -226,7 +231,8 @@ Result<PushResult> push(const store::Store& store, const store::Image& img, cons
     co.push = true;
     for (const auto& [digest, repos] : sources)
         for (const auto& r : repos)
-            if (std::find(co.mount_from.begin(), co.mount_from.end(), r) == co.mount_from.end() && co.mount_from.size() < 8)
+            if (std::find(co.mount_from.begin(), co.mount_from.end(), r) == co.mount_from.end() &&
+                co.mount_from.size() < 8)
                 co.mount_from.push_back(r);
     Client client = TRY(Client::open(dest.registry_host(), dest.path, co));
     TRY(client.ping());
@@ -259,10 +265,11 @@ Result<PushResult> push(const store::Store& store, const store::Image& img, cons
                 failed = true;
                 return;
             }
-            obs.state(i, *r == Uploader::Outcome::uploaded ? PullObserver::State::done : PullObserver::State::present);
-            (*r == Uploader::Outcome::uploaded ? result.uploaded
+            obs.state(i, *r == Uploader::Outcome::uploaded ? PullObserver::State::done
+                                                           : PullObserver::State::present);
+            (*r == Uploader::Outcome::uploaded  ? result.uploaded
              : *r == Uploader::Outcome::mounted ? result.mounted
-                                                 : result.present)++;
+                                                : result.present)++;
         }
     };
     int n = std::max(1, std::min<int>(o.max_concurrent_uploads, static_cast<int>(blobs.size())));
@@ -283,8 +290,10 @@ Result<PushResult> push(const store::Store& store, const store::Image& img, cons
     HttpResponse r = client.send(put);
     if (r.status == 401 || r.status == 403) return client.denied("pushing to " + client.where());
     if (r.status != 201 && r.status != 200) return client.http_error(r, "put the manifest of " + dest.str());
-    if (std::string h = r.header("docker-content-digest"); h.rfind("sha256:", 0) == 0 && h != img.record.digest.str())
-        return make_error("the registry stored the manifest of {} as {}, not {}", dest.str(), h, img.record.digest.str());
+    if (std::string h = r.header("docker-content-digest");
+        h.rfind("sha256:", 0) == 0 && h != img.record.digest.str())
+        return make_error("the registry stored the manifest of {} as {}, not {}", dest.str(), h,
+                          img.record.digest.str());
     return result;
 }
 

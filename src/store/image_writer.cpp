@@ -9,7 +9,8 @@ namespace ctr::store {
 
 using nlohmann::json;
 
-Result<oci::Digest> add_layer_image(Store& store, const Image& base, const NewLayer& nl, const std::string& name) {
+Result<oci::Digest> add_layer_image(Store& store, const Image& base, const NewLayer& nl,
+                                    const std::string& name) {
     json config = base.config.raw;
     if (!config.is_object()) return make_error("the config of {} is not a JSON object", base.record.name);
     json& inner = config["config"];
@@ -20,8 +21,7 @@ Result<oci::Digest> add_layer_image(Store& store, const Image& base, const NewLa
     layer.media_type = oci::media::k_oci_layer_gzip;
     layer.digest = nl.layer.digest;
     layer.size = static_cast<int64_t>(nl.layer.size);
-    if (!store.has_blob(layer.digest))
-        TRY(store.put_blob_file(nl.blob_path, layer.digest, layer.size));
+    if (!store.has_blob(layer.digest)) TRY(store.put_blob_file(nl.blob_path, layer.digest, layer.size));
     TRY(store.add_layer(layer, nl.layer.diff_id));
 
     std::string created = now_rfc3339();

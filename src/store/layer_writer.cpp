@@ -81,7 +81,8 @@ la_ssize_t tar_write(struct archive*, void* opaque, const void* buf, size_t n) {
 
 class Walker {
 public:
-    Walker(struct archive* tar, TarSink& sink, const LayerWriteOptions& o) : m_tar(tar), m_sink(sink), m_opts(o) {}
+    Walker(struct archive* tar, TarSink& sink, const LayerWriteOptions& o)
+        : m_tar(tar), m_sink(sink), m_opts(o) {}
     Result<void> root(int fd);
     uint64_t entries() const { return m_entries; }
 
@@ -108,8 +109,9 @@ Error Walker::tar_error(const std::string& path, const char* op) const {
 }
 
 bool Walker::excluded(const std::string& path) const {
-    return std::any_of(m_opts.exclude.begin(), m_opts.exclude.end(),
-                       [&](const std::string& p) { return ::fnmatch(p.c_str(), path.c_str(), FNM_PATHNAME) == 0; });
+    return std::any_of(m_opts.exclude.begin(), m_opts.exclude.end(), [&](const std::string& p) {
+        return ::fnmatch(p.c_str(), path.c_str(), FNM_PATHNAME) == 0;
+    });
 }
 
 ArchiveEntry Walker::entry_for(const struct stat& st, const std::string& path) {
@@ -280,7 +282,8 @@ Result<void> Walker::child(int dirfd, const std::string& name, const std::string
             std::string out = rw->second(content);
             archive_entry_set_size(e.get(), static_cast<la_int64_t>(out.size()));
             TRY(header(e.get(), path));
-            if (!out.empty() && archive_write_data(m_tar, out.data(), out.size()) != static_cast<la_ssize_t>(out.size()))
+            if (!out.empty() &&
+                archive_write_data(m_tar, out.data(), out.size()) != static_cast<la_ssize_t>(out.size()))
                 return tar_error(path, "write");
             return {};
         }
@@ -324,9 +327,10 @@ Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOption
     if (archive_write_add_filter_gzip(gz.get()) != ARCHIVE_OK)
         return make_error("libarchive cannot gzip by itself: {}", archive_error_string(gz.get()));
     (void)archive_write_set_filter_option(gz.get(), "gzip", "timestamp", nullptr); // reproducible header
-    archive_write_set_bytes_per_block(gz.get(), 0);                                  // no padding after gzip
+    archive_write_set_bytes_per_block(gz.get(), 0);                                // no padding after gzip
     if (archive_write_open(gz.get(), &blob, nullptr, blob_write, nullptr) != ARCHIVE_OK)
-        return make_error("start the layer blob: {}", blob.error.empty() ? archive_error_string(gz.get()) : blob.error);
+        return make_error("start the layer blob: {}",
+                          blob.error.empty() ? archive_error_string(gz.get()) : blob.error);
     ArchiveEntry raw(archive_entry_new());
     archive_entry_set_pathname(raw.get(), "layer.tar");
     archive_entry_set_filetype(raw.get(), AE_IFREG);
@@ -346,9 +350,11 @@ Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOption
     Walker w(tar.get(), sink, opts);
     TRY(w.root(root_fd));
     if (archive_write_close(tar.get()) != ARCHIVE_OK)
-        return make_error("finish the layer: {}", sink.error.empty() ? archive_error_string(tar.get()) : sink.error);
+        return make_error("finish the layer: {}",
+                          sink.error.empty() ? archive_error_string(tar.get()) : sink.error);
     if (archive_write_close(gz.get()) != ARCHIVE_OK)
-        return make_error("finish the layer blob: {}", blob.error.empty() ? archive_error_string(gz.get()) : blob.error);
+        return make_error("finish the layer blob: {}",
+                          blob.error.empty() ? archive_error_string(gz.get()) : blob.error);
     WrittenLayer out;
     out.diff_id = sink.hash.finish();
     out.digest = blob.hash.finish();
@@ -357,8 +363,8 @@ Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOption
     return out;
 }
 
-Result<WrittenLayer> write_layer_as(const runtime::IdMap& map, const std::string& root, const std::string& blob_path,
-                                    const LayerWriteOptions& opts) {
+Result<WrittenLayer> write_layer_as(const runtime::IdMap& map, const std::string& root,
+                                    const std::string& blob_path, const LayerWriteOptions& opts) {
     UniqueFd out(::open(blob_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!out.valid()) return sys_error(errno, fmt::format("create \"{}\"", blob_path));
     ScopeExit drop([&] { (void)::unlink(blob_path.c_str()); });

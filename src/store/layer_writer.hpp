@@ -47,7 +47,7 @@ Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOption
 // write_layer() on the directory `root` into the new file `blob_path` (created here, mode 0600), run as
 // root of a user namespace with `map` so files appear with the ids they have inside the machine. Call
 // while single-threaded (it forks). On failure `blob_path` is removed.
-Result<WrittenLayer> write_layer_as(const runtime::IdMap& map, const std::string& root, const std::string& blob_path,
-                                    const LayerWriteOptions& opts);
+Result<WrittenLayer> write_layer_as(const runtime::IdMap& map, const std::string& root,
+                                    const std::string& blob_path, const LayerWriteOptions& opts);
 
 } // namespace ctr::store

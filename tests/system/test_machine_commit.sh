@@ -3,8 +3,9 @@
 # `machine commit`: a busybox machine is changed (files added, changed, deleted, a directory replaced,
 # ownership changed, a hard link) and committed while it runs. A machine made from the commit sees
 # exactly those changes and every other file byte-identical; the layer holds whiteouts, an opaque
-# directory and image ids; machine-local state stays out; history and --change reach the config; the
-# image saves to an archive that skopeo and umoci read; bad input is one line and names nothing.
+# directory and image ids; machine-local state stays out; history and --change reach the config; links
+# the machine planted are written as links, never followed; the image saves to an archive that skopeo
+# and umoci read; bad input is one line and names nothing.
 # As root and as the unprivileged test user.
 source "$(dirname "$0")/lib.sh"
 
@@ -110,6 +111,22 @@ for mode in $(machine_modes); do
     d1=$($run "$C" machine commit src-$mode localhost/committed:$mode-stopped 2>/dev/null) || fail "commit stopped"
     $run "$C" machine create --no-boot --name fresh-$mode busybox-fixture:1.0 >/dev/null
     $run "$C" machine commit fresh-$mode localhost/committed:$mode-fresh >/dev/null 2>&1 || fail "commit never-booted"
+
+    note "a hostile machine: links, a FIFO and a link where a rewritten file was ($mode)"
+    $run "$C" machine create --name hostile-$mode busybox-fixture:1.0 >/dev/null || fail "create hostile"
+    $run "$C" machine run --root -n hostile-$mode -- sh -ec '
+        ln -s /etc/shadow /to-shadow; ln -s / /to-root; mkfifo /fifo
+        rm /etc/passwd; ln -s /etc/shadow /etc/passwd
+        mkdir /d; ln -s /root /d/escape' || fail "hostile changes"
+    $run "$C" machine commit hostile-$mode localhost/hostile:$mode >/dev/null 2>"$T/err" ||
+        fail "commit of a hostile machine: $(cat "$T/err")"
+    hl=$($run "$C" image inspect localhost/hostile:$mode | field 'd[0]["layers"][-1]["digest"]')
+    tar -tvzf "$data/content/sha256/${hl#sha256:}" >"$T/hostile"
+    for want in '^l.* to-shadow -> /etc/shadow$' '^l.* to-root -> /$' '^p.* fifo$' '^l.* etc/passwd -> /etc/shadow$' \
+        '^l.* d/escape -> /root$'; do
+        grep -Eq -- "$want" "$T/hostile" || fail "hostile layer lacks /$want/: $(cat "$T/hostile")"
+    done
+    [[ $(grep -c . "$T/hostile") -lt 20 ]] || fail "a link was followed: $(cat "$T/hostile")"
 
     note "bad input: one line, no image named ($mode)"
     expect_error 'container machine with ID nope not found' $run "$C" machine commit nope localhost/x:1

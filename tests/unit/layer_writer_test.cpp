@@ -55,7 +55,8 @@ protected:
         EXPECT_EQ(archive_read_open_filename(a, blob.c_str(), 1 << 16), ARCHIVE_OK);
         struct archive_entry* e;
         while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-            std::string v = std::to_string(archive_entry_filetype(e)) + ":" + std::to_string(archive_entry_size(e));
+            std::string v =
+                std::to_string(archive_entry_filetype(e)) + ":" + std::to_string(archive_entry_size(e));
             if (archive_entry_hardlink(e)) v += ":hard=" + std::string(archive_entry_hardlink(e));
             if (archive_entry_symlink(e)) v += ":sym=" + std::string(archive_entry_symlink(e));
             out[archive_entry_pathname(e)] = v;
@@ -97,7 +98,8 @@ TEST_F(LayerWriterTest, RoundTripsThroughTheUnpacker) {
     auto r = unpack_layer(blob, out, l.diff_id, UINT64_MAX);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(*fs::read_file(out + "/etc/motd"), "hello\n");
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     ASSERT_EQ(::stat((out + "/etc/motd").c_str(), &a), 0);
     ASSERT_EQ(::stat((out + "/etc/motd2").c_str(), &b), 0);
     EXPECT_EQ(a.st_ino, b.st_ino);
@@ -153,7 +155,8 @@ TEST_F(LayerWriterTest, ExcludesAndRewrites) {
 }
 
 TEST_F(LayerWriterTest, WhiteoutsWhenRootMayMakeThem) {
-    if (::mknod((m_tree + "/gone").c_str(), S_IFCHR | 0, ::makedev(0, 0)) != 0) GTEST_SKIP() << "mknod needs root";
+    if (::mknod((m_tree + "/gone").c_str(), S_IFCHR | 0, ::makedev(0, 0)) != 0)
+        GTEST_SKIP() << "mknod needs root";
     std::string blob = m_dir + "/l";
     write(blob);
     auto names = entries(blob);
