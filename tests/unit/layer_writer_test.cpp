@@ -89,9 +89,11 @@ TEST_F(LayerWriterTest, RoundTripsThroughTheUnpacker) {
     auto names = entries(blob);
     EXPECT_TRUE(names.count("./"));
     EXPECT_TRUE(names.count("etc/"));
-    EXPECT_EQ(names["etc/motd2"].find("hard=etc/motd") != std::string::npos, true) << names["etc/motd2"];
+    EXPECT_NE(names["etc/motd2"].find("hard=etc/motd"), std::string::npos) << names["etc/motd2"];
     EXPECT_NE(names["etc/link"].find("sym=motd"), std::string::npos);
-    if (xattrs) EXPECT_TRUE(names.count("opaque/.wh..wh..opq"));
+    if (xattrs) {
+        EXPECT_TRUE(names.count("opaque/.wh..wh..opq"));
+    }
 
     std::string out = m_dir + "/out";
     ASSERT_EQ(::mkdir(out.c_str(), 0755), 0);
