@@ -143,10 +143,30 @@ mode=user
 is_root && mode=root
 run=$(runner_for "$mode")
 $run "$C" image save -o "$T/committed.tar" localhost/committed:$mode || fail "save"
+digest_of_root() { $run "$C" image inspect localhost/committed:$mode | field 'd[0]["descriptor"]["digest"]'; }
 skopeo inspect "oci-archive:$T/committed.tar" >"$T/sk" || fail "skopeo inspect of the saved archive"
 [[ $(field 'len(d["Layers"])' <"$T/sk") == 2 ]] || fail "skopeo sees $(field 'len(d["Layers"])' <"$T/sk") layers"
 skopeo copy -q "oci-archive:$T/committed.tar" "oci:$T/layout:c" || fail "skopeo copy"
 umoci unpack --rootless --image "$T/layout:c" "$T/bundle" >/dev/null || fail "umoci unpack"
 [[ $(cat "$T/bundle/rootfs/added.txt") == added && ! -e $T/bundle/rootfs/home/nobody-file ]] ||
     fail "umoci's unpack lacks the committed changes"
+
+note "podman loads the saved archive: same digest, the changes and whiteouts in its view of the image"
+if is_root && command -v podman >/dev/null; then
+    # Its own storage and configuration (docs/TESTING: no rlimit raises, cgroupfs, no journald).
+    printf '%s\n' '[containers]' 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]' '[engine]' \
+        'cgroup_manager = "cgroupfs"' 'events_logger = "file"' >"$T/containers.conf"
+    pod() { CONTAINERS_CONF=$T/containers.conf podman --root "$T/podman" --runroot "$T/podman-run" --storage-driver vfs "$@"; }
+    on_exit "CONTAINERS_CONF=$T/containers.conf podman --root $T/podman --runroot $T/podman-run --storage-driver vfs image rm -af >/dev/null 2>&1 || true"
+    pod load -i "$T/committed.tar" >/dev/null 2>"$T/err" || fail "podman load: $(cat "$T/err")"
+    [[ $(pod image inspect localhost/committed:root --format '{{.Digest}}') == "$(digest_of_root)" ]] ||
+        fail "podman sees another digest"
+    mnt=$(pod image mount localhost/committed:root) || fail "podman image mount"
+    [[ $(cat "$mnt/added.txt") == added && ! -e $mnt/home/nobody-file && -e $mnt/var/spool/owned/new ]] ||
+        fail "podman's view lacks the committed changes"
+    [[ $(stat -c %u:%g "$mnt/added.txt") == 1234:2345 ]] || fail "podman's view has other owners"
+    pod image unmount localhost/committed:root >/dev/null
+else
+    echo "podman not installed: skipped"
+fi
 echo "PASS"
