@@ -136,7 +136,8 @@ grep -aq 'proxy: request PATCH /v2/team/again/blobs/uploads/' "$plog" || fail "t
 lines=$(wc -l <"$plog")
 $run "$C" image push "$PROXY_HOST/team/again:1" >/dev/null 2>"$T/err" || fail "second push: $(cat "$T/err")"
 # HTTP request lines only: the first thing sent is a TLS hello (the scheme is found as for pulls).
-tail -n +"$((lines + 1))" "$plog" | grep -aE 'proxy: request [A-Z]+ /' >"$T/second"
+# The proxy's threads log concurrently and two lines can end up on one: split before each message.
+tail -n +"$((lines + 1))" "$plog" | sed 's/registry\.py: /\n&/g' | grep -aE 'proxy: request [A-Z]+ /' >"$T/second"
 [[ $(grep -c 'request HEAD /v2/team/again/blobs/' "$T/second") == 3 ]] || fail "expected 3 HEADs: $(cat "$T/second")"
 ! grep -av -e 'request HEAD /v2/team/again/blobs/' -e 'request GET /v2/ ' -e 'request PUT /v2/team/again/manifests/1 ' \
     "$T/second" || fail "the second push sent more than HEADs and the manifest: $(cat -v "$T/second")"
@@ -147,6 +148,13 @@ printf '%s\n' "1 503 HEAD /v2/team/retry/blobs/" "1 502 POST /v2/team/retry/blob
     "1 503 PATCH /v2/team/retry/" "1 500 PUT /v2/team/retry/manifests/1 " >"$PROXY_COUNT.fail"
 push_and_check root "$PROXY_HOST/team/retry:1"
 [[ -z $(awk '$1 != 0' "$PROXY_COUNT.fail") ]] || fail "injected failures never met: $(cat "$PROXY_COUNT.fail")"
+rm -f "$PROXY_COUNT.fail"
+
+note "a registry that refuses PATCH gets the blob in one PUT"
+commit_image root "$PROXY_HOST/team/mono:1" 2
+echo "9 405 PATCH /v2/team/mono/" >"$PROXY_COUNT.fail"
+push_and_check root "$PROXY_HOST/team/mono:1"
+[[ $(awk '{print $1}' "$PROXY_COUNT.fail") == 8 ]] || fail "PATCH was tried $((9 - $(awk '{print $1}' "$PROXY_COUNT.fail"))) times, expected once"
 rm -f "$PROXY_COUNT.fail"
 
 note "a push cut mid-layer resumes or starts over"
@@ -160,7 +168,10 @@ sleep 1.5
 kill -USR1 "$PROXY_PID"
 wait $push_pid || fail "the push did not survive a cut connection: $(cat "$T/err")"
 grep -aq 'proxy: cut [1-9]' "$plog" || fail "nothing was cut"
-if grep -aq 'request GET /v2/team/big/blobs/uploads/' "$plog"; then echo "resumed after asking the registry"; fi
+grep -aq 'request GET /v2/team/big/blobs/uploads/' "$plog" || fail "the push did not ask the registry where to resume"
+# docker-registry 2.8 forgets a session whose PATCH was cut (404 on the status GET): the blob starts over.
+echo "upload sessions opened: $(grep -ac 'request POST /v2/team/big/blobs/uploads/' "$plog"), status asked:" \
+    "$(grep -ac 'request GET /v2/team/big/blobs/uploads/' "$plog")"
 push_and_check root "$PROXY_HOST/team/big:1"
 
 note "a killed push names nothing, and the next push completes"
