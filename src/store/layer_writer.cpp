@@ -20,12 +20,15 @@
 #include "base/unique_fd.hpp"
 #include "runtime/userns.hpp"
 #include "store/libarchive.hpp"
+#include "store/unpack.hpp"
 
 namespace ctr::store {
 
 namespace {
 
 constexpr const char* k_opaque_marker = ".wh..wh..opq";
+// Deeper trees are refused: each level holds a directory fd and a stack frame while it is walked.
+constexpr size_t k_max_depth = 1024;
 constexpr size_t k_max_rewrite = 4 << 20;
 constexpr size_t k_max_xattr = 64 << 10;
 constexpr size_t k_max_link = 64 << 10;
@@ -87,8 +90,8 @@ public:
     uint64_t entries() const { return m_entries; }
 
 private:
-    Result<void> directory(int dirfd, const std::string& rel);
-    Result<void> child(int dirfd, const std::string& name, const std::string& path);
+    Result<void> directory(int dirfd, const std::string& rel, size_t depth);
+    Result<void> child(int dirfd, const std::string& name, const std::string& path, size_t depth);
     Result<void> header(struct archive_entry* e, const std::string& path);
     Result<void> file_data(int fd, uint64_t size, const std::string& path);
     void xattrs(int fd, struct archive_entry* e);
@@ -101,6 +104,7 @@ private:
     const LayerWriteOptions& m_opts;
     std::map<std::pair<dev_t, ino_t>, std::string> m_links; // first path of each multiply-linked file
     uint64_t m_entries = 0;
+    std::string m_xattr_names, m_xattr_value; // reused for every entry
 };
 
 Error Walker::tar_error(const std::string& path, const char* op) const {
@@ -125,8 +129,9 @@ ArchiveEntry Walker::entry_for(const struct stat& st, const std::string& path) {
 }
 
 Result<void> Walker::header(struct archive_entry* e, const std::string& path) {
+    if (++m_entries > k_max_layer_entries)
+        return Error{fmt::format("the layer has more than {} entries", k_max_layer_entries), EFBIG};
     if (archive_write_header(m_tar, e) < ARCHIVE_WARN) return tar_error(path, "write header");
-    ++m_entries;
     return {};
 }
 
@@ -148,12 +153,13 @@ Result<void> Walker::file_data(int fd, uint64_t size, const std::string& path) {
 }
 
 void Walker::xattrs(int fd, struct archive_entry* e) {
-    std::string names(k_max_xattr, '\0');
+    std::string& names = m_xattr_names;
+    std::string& value = m_xattr_value;
+    names.resize(k_max_xattr);
+    value.resize(k_max_xattr);
     ssize_t len = ::flistxattr(fd, names.data(), names.size());
     if (len <= 0) return;
-    names.resize(static_cast<size_t>(len));
-    std::string value(k_max_xattr, '\0');
-    for (size_t off = 0; off < names.size();) {
+    for (size_t off = 0; off < static_cast<size_t>(len);) {
         std::string n = names.c_str() + off;
         off += n.size() + 1;
         // Overlay's own bookkeeping (opaque, origin, impure, redirect) is the kernel's, not the image's.
@@ -182,10 +188,12 @@ Result<void> Walker::root(int fd) {
     ArchiveEntry e = entry_for(st, "./");
     archive_entry_set_filetype(e.get(), AE_IFDIR);
     TRY(header(e.get(), "./"));
-    return directory(fd, "");
+    return directory(fd, "", 0);
 }
 
-Result<void> Walker::directory(int dirfd, const std::string& rel) {
+Result<void> Walker::directory(int dirfd, const std::string& rel, size_t depth) {
+    if (depth > k_max_depth)
+        return make_error("\"{}\": directories nested more than {} deep", rel, k_max_depth);
     UniqueFd copy(::fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
     if (!copy.valid()) return sys_error(errno, "dup");
     DIR* d = ::fdopendir(copy.get());
@@ -205,12 +213,12 @@ Result<void> Walker::directory(int dirfd, const std::string& rel) {
             log::debug("layer: leaving out \"{}\"", path);
             continue;
         }
-        TRY(child(dirfd, n, path));
+        TRY(child(dirfd, n, path, depth));
     }
     return {};
 }
 
-Result<void> Walker::child(int dirfd, const std::string& name, const std::string& path) {
+Result<void> Walker::child(int dirfd, const std::string& name, const std::string& path, size_t depth) {
     struct stat st {};
     if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) return {}; // removed while we walk (a machine committed without a pause)
@@ -239,7 +247,7 @@ Result<void> Walker::child(int dirfd, const std::string& name, const std::string
             archive_entry_set_size(o.get(), 0);
             TRY(header(o.get(), path));
         }
-        return directory(fd.get(), path);
+        return directory(fd.get(), path, depth + 1);
     }
     if (S_ISREG(st.st_mode)) {
         if (st.st_nlink > 1) {

@@ -166,6 +166,20 @@ TEST_F(LayerWriterTest, WhiteoutsWhenRootMayMakeThem) {
     EXPECT_FALSE(names.count("gone"));
 }
 
+TEST_F(LayerWriterTest, DepthLimit) {
+    UniqueFd cur(::open(m_tree.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (int i = 0; i < 1100; ++i) {
+        ASSERT_EQ(::mkdirat(cur.get(), "d", 0755), 0);
+        cur.reset(::openat(cur.get(), "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        ASSERT_TRUE(cur.valid());
+    }
+    UniqueFd root(::open(m_tree.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd(::open((m_dir + "/l").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    auto r = write_layer(root.get(), fd.get(), {});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("nested more than"), std::string::npos) << r.error().message;
+}
+
 TEST_F(LayerWriterTest, SizeLimit) {
     file("big", std::string(100000, 'x'));
     UniqueFd root(::open(m_tree.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
