@@ -11,6 +11,7 @@
 #                      `container` on PATH); it is copied first, so a rebuild does not disturb a run
 #        IDLE          seconds of quiet before each timed `run true` (default 0.5)
 #        BENCH_CACHE   where the Debian rootfs tarball is kept (default /tmp/bench)
+#        SCALE         machines booted at once for the scale rows (default 50)
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-15}
@@ -342,6 +343,7 @@ else
 fi
 pss_ours=$(mem_kib Pss "${mem_pids[@]}")
 rss_ours=$(mem_kib Rss "${mem_pids[@]}")
+sup_pss_lone=$(mem_kib Pss "$sup_pid")
 nprocs_ours=${#mem_pids[@]}
 "$bin" machine stop "$name" >/dev/null
 pss_ns=n/a rss_ns=n/a nprocs_ns=n/a
@@ -370,6 +372,49 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ---------------------------------------------------------------------------------------------
+# 6. Scale: SCALE Debian systemd machines (default 50) running at once, or as many as boot
+
+scale=${SCALE:-50}
+log "booting $scale machines"
+scale_made=0
+now_us; t0=$now
+for ((i = 1; i <= scale; i++)); do
+    "$bin" machine create --name "$name-s$i" "$image" >/dev/null 2>>"$work/scale.err" || break
+    scale_made=$i
+done
+now_us; scale_boot_us=$((now - t0))
+sleep 3
+sup_pids=() all_pids=()
+for ((i = 1; i <= scale_made; i++)); do
+    sp=$(name=$name-s$i state_field supervisorPid)
+    cg=$(name=$name-s$i state_field cgroup)
+    sup_pids+=("$sp")
+    all_pids+=("$sp")
+    [[ -n $cg && -d $cg ]] && mapfile -t -O "${#all_pids[@]}" all_pids < <(find "$cg" -name cgroup.procs -exec cat {} +)
+done
+sup_pss_each=n/a machine_pss_each=n/a
+if ((scale_made > 0)); then
+    sup_pss_each=$(( $(mem_kib Pss "${sup_pids[@]}") / scale_made ))
+    machine_pss_each=$(( $(mem_kib Pss "${all_pids[@]}") / scale_made ))
+fi
+ls_many=() run_many=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    timed "$bin" machine ls >/dev/null
+    ls_many+=("$elapsed")
+    timed "$bin" machine run -n "$name-s$scale_made" true >/dev/null
+    run_many+=("$elapsed")
+done
+for ((i = 1; i <= scale_made; i++)); do "$bin" machine rm -f "$name-s$i" >/dev/null; done
+# The same two with only one machine, for the ratio.
+"$bin" machine start "$name" >/dev/null
+ls_one=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    timed "$bin" machine ls >/dev/null
+    ls_one+=("$elapsed")
+done
+"$bin" machine stop "$name" >/dev/null
+
+# ---------------------------------------------------------------------------------------------
 # Report
 
 ns_label="systemd-nspawn --boot"
@@ -396,6 +441,15 @@ row "disk of a new machine (KiB)" "$disk_ours_new" "$disk_ns_new" "du of the ext
 row "disk after first boot (KiB)" "$disk_ours_boot" "$disk_ns_boot" "du of the extracted rootfs"
 row "idle memory, PSS (MiB)" "$(kib_to_mib "$pss_ours")" "$(kib_to_mib "$pss_ns")" "$ns_label"
 row "idle memory, RSS (MiB)" "$(kib_to_mib "$rss_ours")" "$(kib_to_mib "$rss_ns")" "$ns_label"
+row "supervisor PSS, lone machine (KiB)" "$sup_pss_lone" 1024 "the goal (conmon: ~1 MiB)"
+row "supervisor PSS each, $scale_made machines (KiB)" "$sup_pss_each" 512 "the goal"
+row "machine PSS each, $scale_made machines (MiB)" "$(kib_to_mib "$machine_pss_each")" "$(kib_to_mib "$pss_ours")" "the same, lone machine"
+row "machines booted at once (of $scale)" "$scale_made" "$scale" "asked for"
+row "create+boot $scale_made machines, one by one (s)" "$(awk -v v="$scale_boot_us" 'BEGIN { printf "%.1f", v / 1e6 }')" n/a ""
+row "ls with $scale_made machines (ms)" "$(us_to_ms "$(median "${ls_many[@]}")")" \
+    "$(us_to_ms "$(median "${ls_one[@]}")")" "ls with 1 machine"
+row "run true with $scale_made machines (ms)" "$(us_to_ms "$(median "${run_many[@]}")")" \
+    "$(us_to_ms "$(median "${run_ours_b2b[@]}")")" "back-to-back, 1 machine"
 printf '%-44s %10s %10s  %-32s %6s\n' "measure" "container" "other" "other is" "ratio"
 printf '%s\n' "${rows[@]}"
 echo
@@ -404,4 +458,5 @@ echo "Image layers shared by all machines from the image: $layers_kib KiB (not i
 echo "Processes counted for memory: container $nprocs_ours (machine cgroup + supervisor), nspawn $nprocs_ns (nspawn + descendants)."
 echo "nspawn command: systemd-nspawn ${nspawn_flags[*]/$ns_root/ROOTFS}"
 [[ -n $nspawn_error ]] && echo "nspawn not measured: $nspawn_error"
+[[ -s $work/scale.err ]] && echo "scale: machine $((scale_made + 1)) failed: $(tail -n 1 "$work/scale.err")"
 exit 0

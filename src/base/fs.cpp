@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // File-system helpers.
+#include "base/fault.hpp"
 #include "base/fs.hpp"
 
 #include <dirent.h>
@@ -72,9 +73,11 @@ Result<void> write_file_atomic(const std::string& path, std::string_view data, m
     }
     if (::fchmod(fd.get(), mode) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", tmp));
     if (::fsync(fd.get()) != 0) return sys_error(errno, fmt::format("fsync \"{}\"", tmp));
+    fault_point("write_file_atomic: written");
     if (::rename(tmp.c_str(), path.c_str()) != 0)
         return sys_error(errno, fmt::format("rename \"{}\" to \"{}\"", tmp, path));
     cleanup.release();
+    fault_point("write_file_atomic: renamed");
     return {};
 }
 
@@ -137,6 +140,7 @@ Result<void> remove_tree_at(int dirfd, const std::string& name) {
     UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub.valid()) return sys_error(errno, fmt::format("open \"{}\"", name));
     TRY(empty_dir(sub.get(), name));
+    fault_point("remove_tree: emptied a directory");
     if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
         return sys_error(errno, fmt::format("rmdir \"{}\"", name));
     return {};

@@ -55,6 +55,8 @@ void add_machine_commands(CLI::App& app, Action& action);
 // `machine commit` (cli/commit_cmds.cpp) and `image push` (cli/push_cmds.cpp).
 void add_commit_command(CLI::App* machine, Action& action);
 void add_push_command(CLI::App* image, Action& action);
+// `system check [--repair]` (cli/system_cmds.cpp).
+void add_system_commands(CLI::App& app, Action& action);
 // `completion bash|zsh|fish` (cli/completion.cpp), whose scripts call `container __complete WORD…`:
 // print_completions() prints the candidates for the last of those words, run before any parsing.
 void add_completion_commands(CLI::App& app, Action& action);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `container machine …` (alias `m`): create, delete/rm, inspect, list/ls, logs, run, set-default,
-// start, stop; and the hidden `__supervise` mode the supervisor runs in.
+// start, stop. (The hidden `__supervise NAME` the supervisor runs as is taken in app.cpp, before this table.)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,7 +24,6 @@
 #include "runtime/cgroup.hpp"
 #include "runtime/join.hpp"
 #include "runtime/limits.hpp"
-#include "supervisor/supervisor.hpp"
 
 extern char** environ;
 
@@ -569,11 +568,6 @@ void add_machine_commands(CLI::App& app, Action& action) {
     stop->add_option("-t,--time", o->time, "Seconds to wait for a clean stop before killing (default 10)");
     opt_names(stop);
     bind(stop, [](MachineOptions& x) { return do_stop(x); });
-
-    CLI::App* sup = app.add_subcommand("__supervise", "");
-    sup->group("");
-    sup->add_option("name", o->name)->required();
-    bind(sup, [](MachineOptions& x) -> Result<int> { return supervisor::supervise(x.name); });
 }
 
 } // namespace ctr::cli

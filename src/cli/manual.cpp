@@ -177,6 +177,20 @@ const std::map<std::string, Page>& pages() {
           "$XDG_RUNTIME_DIR/containers/auth.json (~/.config/containers/auth.json without a runtime directory).",
           "$ container registry login -u me --password-stdin registry.example.com < token"}},
         {"registry logout", {"", "Forget the credentials stored for a registry.", "$ container registry logout registry.example.com"}},
+        {"system",
+         {"[OPTIONS] COMMAND", "Look after the data directory as a whole.", "$ container system check"}},
+        {"system check",
+         {"",
+          "Verify the data directory: every named image's manifest, config and layer blobs are present and hash "
+          "to their names, its layers are unpacked, and every machine's config, boot settings and image are "
+          "complete. Each problem is one line starting with 'problem:', and the exit status is 1 if there is "
+          "any.\n\nLines starting with 'leftover:' name what killed commands left behind: work files, "
+          "interrupted downloads, the directory of a machine whose create or rm was cut short, the run state "
+          "of a supervisor that is gone. They do no harm, and the next command that changes the store clears "
+          "most of them. --repair clears them all now, unpacks missing layers again from their blobs, and "
+          "removes corrupt blobs so that pulling the image again fetches them.",
+          "# Is everything in place?\n$ container system check\n# Clear what an interrupted pull left\n"
+          "$ container system check --repair"}},
         {"completion",
          {"",
           "Print the completion script for SHELL. It completes verbs and options, machine names, image names, "

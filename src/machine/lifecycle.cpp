@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "base/fault.hpp"
 #include "base/fs.hpp"
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
@@ -203,6 +204,7 @@ Result<void> start(Machines& machines, const std::string& name, const std::strin
         machines.clear_state(name);
         (void)::unlink((dir + "/boot-error").c_str()); // stale from an earlier boot
         sup = TRY(spawn_supervisor(dir, name, self_exe, manager.manager));
+        fault_point("start: supervisor spawned");
     }
     auto t0 = std::chrono::steady_clock::now();
     const int timeout_s = ready_timeout_s();
@@ -258,6 +260,7 @@ Result<void> stop(Machines& machines, const std::string& name, int timeout_s) {
     TRY(fs::write_file_atomic(machines.dir(name) + "/stop-timeout", std::to_string(timeout_s)));
     if (::kill(st->supervisor_pid, SIGTERM) != 0 && errno != ESRCH)
         return sys_error(errno, fmt::format("signal the supervisor of {}", name));
+    fault_point("stop: supervisor signalled");
     auto t0 = std::chrono::steady_clock::now();
     while (process_start_time(st->supervisor_pid) == st->supervisor_start) {
         if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(timeout_s + 10)) {
@@ -284,6 +287,7 @@ Result<void> remove(Machines& machines, const std::string& name) {
     // config.json first: from here on the machine does not exist, even if the removal below is cut short.
     if (::unlink((dir + "/config.json").c_str()) != 0 && errno != ENOENT)
         return sys_error(errno, fmt::format("remove \"{}/config.json\"", dir));
+    fault_point("rm: config removed");
     // The upper layer holds files of the machine's mapped ids: the host's root removes them directly, a
     // regular user as root of a namespace with its map.
     if (::geteuid() == 0) {

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "base/fault.hpp"
 #include "base/log.hpp"
 #include "base/size.hpp"
 #include "base/unique_fd.hpp"
@@ -415,6 +416,7 @@ Result<void> Client::fetch_blob(const oci::Descriptor& d, const std::string& pat
                     local_error = fmt::format("{}: the registry sent more than its {} bytes", what, size);
                     return false;
                 }
+                fault_point("download: a chunk");
                 for (size_t off = 0; off < n;) {
                     ssize_t w = ::pwrite(fd.get(), p + off, n - off, static_cast<off_t>(done + off));
                     if (w < 0 && errno == EINTR) continue;

@@ -1,0 +1,163 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Nothing is lost when `container` is killed: SIGKILL at chosen points of `image pull` (from a real
+# registry), `image load`, `machine create`, `start`, `stop`, `set`, `rm` and `image rm` with its GC, as
+# root and as the unprivileged user. The binary kills itself at the Nth step that changes the disk
+# (CONTAINER_FAULT_AT, base/fault.hpp): a census run of each command counts its steps, then each trial
+# picks N at random. After each kill:
+#   - `container system check` finds the store consistent (every named image's blobs verified and its
+#     layers unpacked, every machine's image complete);
+#   - no mount of the data directory is left on the host, and no process of ours is left but the
+#     supervisors of machines that are running;
+#   - the same command, run again, succeeds (create, rm and image rm may instead find their work done:
+#     "already exists" with a machine that then starts, "not found" with the thing gone).
+#
+# FAULT_TRIALS trials in all (default 48, what CI runs); the full run is
+#   sudo FAULT_TRIALS=200 CONTAINER_BIN=build/container bash tests/system/test_fault_injection.sh
+# FAULT_SEED repeats a run's choices (it is printed first).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/registry_lib.sh"
+
+TRIALS=${FAULT_TRIALS:-48}
+SEED=${FAULT_SEED:-$((RANDOM * 32768 + RANDOM))}
+RANDOM=$((SEED % 32768))
+note "trials $TRIALS, seed $SEED"
+
+busybox_images busybox-fixture:1.0
+chmod 777 "$T"
+registry_start plain http
+registry_py push "$T/bb/layout" "$REG_URL" bb:1.0 >/dev/null
+PULLED=$REG_HOST/bb:1.0
+LOADED=busybox-fixture:1.0
+
+machine_exists() { $run "$C" machine inspect f >/dev/null 2>&1; }
+machine_status() { $run "$C" machine inspect f 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["status"])'; }
+image_exists() { $run "$C" image inspect "$1" >/dev/null 2>&1; }
+ensure_loaded() { image_exists "$LOADED" || $run "$C" image load -i "$T/bb/image.oci.tar" >/dev/null || fail "setup: load"; }
+ensure_machine() { # ensure_machine running|stopped
+    ensure_loaded
+    machine_exists || $run "$C" machine create "$LOADED" --name f --no-boot >/dev/null || fail "setup: create f"
+    if [[ $1 == running ]]; then
+        $run "$C" machine start f >/dev/null || fail "setup: start f"
+    else
+        $run "$C" machine stop f >/dev/null || fail "setup: stop f"
+    fi
+}
+no_machine() { ! machine_exists || $run "$C" machine rm -f f >/dev/null || fail "setup: rm f"; }
+no_images() { # both names of the fixture, and so (no machine left) every blob and layer
+    no_machine
+    $run "$C" image rm -f "$PULLED" "$LOADED" >/dev/null 2>&1 || fail "setup: image rm"
+}
+
+# Each scenario: setup, the command, what a rerun may answer besides success, and what must hold after.
+scenarios=(pull load create start stop set rm image-rm)
+setup_for() {
+    case $1 in
+    pull | load) no_images ;;
+    create) ensure_loaded; no_machine ;;
+    start | set) ensure_machine stopped ;;
+    stop | rm) ensure_machine running ;;
+    image-rm) ensure_loaded; no_machine ;;
+    esac
+}
+command_for() {
+    case $1 in
+    pull) echo image pull "$PULLED" ;;
+    load) echo image load -i "$T/bb/image.oci.tar" ;;
+    create) echo machine create "$LOADED" --name f ;;
+    start) echo machine start f ;;
+    stop) echo machine stop f ;;
+    set) echo machine set -n f cpus=1 memory=2G ;;
+    rm) echo machine rm -f f ;;
+    image-rm) echo image rm "$LOADED" ;;
+    esac
+}
+rerun_may_say() {
+    case $1 in
+    create) echo "already exists" ;;
+    rm | image-rm) echo "not found" ;;
+    *) echo "^$" ;;
+    esac
+}
+verify_after() {
+    case $1 in
+    pull) image_exists "$PULLED" || fail "pull: image missing after the rerun" ;;
+    load) image_exists "$LOADED" || fail "load: image missing after the rerun" ;;
+    create | start) [[ $(machine_status) == running ]] || $run "$C" machine start f >/dev/null ||
+        fail "$1: machine f does not start after the rerun"
+        [[ $($run "$C" machine run -n f -- echo ok) == ok ]] || fail "$1: run in f after the rerun" ;;
+    stop) [[ $(machine_status) == stopped ]] || fail "stop: f is $(machine_status) after the rerun"
+        assert_machine_gone "$data" f ;;
+    set) $run "$C" machine inspect f | grep -q '"cpus": 1' || fail "set: cpus not 1 after the rerun" ;;
+    rm) ! machine_exists || fail "rm: f still exists after the rerun" ;;
+    image-rm) ! image_exists "$LOADED" || fail "image rm: still there after the rerun" ;;
+    esac
+}
+
+# The store is consistent, and nothing runs or is mounted that should not be.
+assert_clean() { # assert_clean WHEN
+    local when=$1 i pid ok sups
+    $run "$C" system check >"$T/check" 2>&1 || fail "$when: system check: $(cat "$T/check")"
+    ! grep -q " $data[/ ]" /proc/self/mountinfo || fail "$when: mounts of $data left: $(grep " $data[/ ]" /proc/self/mountinfo)"
+    for ((i = 0; i < 100; i++)); do
+        sups=" $(cat "$data"/machines/*/state.json 2>/dev/null | grep -o '"supervisorPid": [0-9]*' | grep -o '[0-9]*$' | paste -sd ' ' || true) "
+        ok=1
+        for pid in $(pgrep -x container); do
+            [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$C" ]] || continue
+            [[ $sups == *" $pid "* || $sups == *" $(ps -o ppid= -p "$pid" | tr -d ' ') "* ]] && continue
+            ok=0
+        done
+        ((ok)) && return 0
+        read -r -t 0.05 _ <> <(:) || true
+    done
+    fail "$when: processes of ours left: $(for pid in $(pgrep -x container); do ps -o pid=,args= -p "$pid"; done)"
+}
+
+kills=0 trials=0 done_whole=0
+declare -A census
+for mode in $(machine_modes); do
+    run=$(runner_for "$mode")
+    data=$(data_for "$mode")
+    on_exit "remove_all_machines '$run'"
+    for s in "${scenarios[@]}"; do
+        setup_for "$s"
+        : >"$T/census"
+        chmod 666 "$T/census"
+        # shellcheck disable=SC2046
+        $run env CONTAINER_FAULT_LOG="$T/census" "$C" $(command_for "$s") >/dev/null || fail "census run of $s ($mode)"
+        census[$mode-$s]=$(wc -l <"$T/census")
+        ((census[$mode-$s] > 0)) || fail "$s ($mode) passed no fault point"
+    done
+    note "as $mode: fault points per command: $(for s in "${scenarios[@]}"; do printf '%s=%s ' "$s" "${census[$mode-$s]}"; done)"
+done
+
+modes=($(machine_modes))
+per_combo=$(((TRIALS + ${#modes[@]} * ${#scenarios[@]} - 1) / (${#modes[@]} * ${#scenarios[@]})))
+for mode in "${modes[@]}"; do
+    run=$(runner_for "$mode")
+    data=$(data_for "$mode")
+    for s in "${scenarios[@]}"; do
+        for ((k = 0; k < per_combo && trials < TRIALS; k++)); do
+            trials=$((trials + 1))
+            n=$((RANDOM % census[$mode-$s] + 1))
+            setup_for "$s"
+            rc=0
+            # shellcheck disable=SC2046
+            $run env CONTAINER_FAULT_AT="$n" "$C" $(command_for "$s") >"$T/out" 2>&1 || rc=$?
+            if ((rc == 137)); then kills=$((kills + 1)); else done_whole=$((done_whole + 1)); fi
+            when="$s ($mode), killed at point $n of ${census[$mode-$s]} (rc $rc)"
+            assert_clean "$when"
+            rc=0
+            # shellcheck disable=SC2046
+            $run "$C" $(command_for "$s") >"$T/out" 2>&1 || rc=$?
+            if ((rc != 0)); then
+                grep -Eq "$(rerun_may_say "$s")" "$T/out" || fail "$when: the rerun failed: $(cat "$T/out")"
+            fi
+            verify_after "$s"
+            assert_clean "$when, after the rerun"
+        done
+    done
+done
+note "$trials trials: $kills killed, $done_whole finished before their point (seed $SEED)"
+((kills * 10 >= trials * 8)) || fail "only $kills of $trials trials killed the command"
+echo PASS
