@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/fault.hpp"
 #include "base/fs.hpp"
 #include "base/log.hpp"
 #include "oci/changes.hpp"
@@ -126,7 +127,26 @@ Result<runtime::IdMap> machine_map(Machines& machines, const MachineConfig& c) {
     return m;
 }
 
+bool is_frozen(const std::string& cgroup) {
+    auto v = fs::read_file(cgroup + "/cgroup.freeze", 16);
+    return v && !v->empty() && (*v)[0] == '1';
+}
+
 } // namespace
+
+Result<void> thaw_if_left_frozen(Machines& machines, const std::string& name, const RunState& st,
+                                 LockHeld held) {
+    if (st.cgroup.empty() || !is_frozen(st.cgroup)) return {};
+    std::optional<FileLock> lock;
+    if (held == LockHeld::no) lock = TRY(machines.lock(name));
+    if (!is_frozen(st.cgroup)) return {};
+    log::debug("thawing {}: frozen by a commit that did not finish", name);
+    std::string f = st.cgroup + "/cgroup.freeze";
+    UniqueFd fd(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.valid() || ::write(fd.get(), "0", 1) != 1)
+        return sys_error(errno, fmt::format("thaw machine {} (write \"{}\")", name, f));
+    return {};
+}
 
 Result<CommitResult> commit(Machines& machines, const CommitOptions& o) {
     for (const auto& k : o.keep)
@@ -178,6 +198,7 @@ Result<CommitResult> commit(Machines& machines, const CommitOptions& o) {
                         "--pause=false",
                         name, f.error().message);
                 frozen.emplace(std::move(f).value());
+                fault_point("commit: machine frozen");
             } else {
                 log::debug("committing {} while it runs", name);
             }

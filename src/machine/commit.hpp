@@ -36,4 +36,12 @@ struct CommitResult {
 // then names the image under the store lock. Fails before touching anything on a bad change or keep name.
 Result<CommitResult> commit(Machines& machines, const CommitOptions& o);
 
+// A commit freezes the machine while it holds the machine's lock; one killed meanwhile leaves the
+// machine frozen. Commands about to use a running machine call this: when its cgroup is frozen it takes
+// the machine lock unless `lock_held` (waiting out a commit in progress, which thaws the machine itself)
+// and thaws what is still frozen. One read of cgroup.freeze when nothing is frozen.
+enum class LockHeld { no, yes };
+Result<void> thaw_if_left_frozen(Machines& machines, const std::string& name, const RunState& st,
+                                 LockHeld held);
+
 } // namespace ctr::machine

@@ -116,6 +116,18 @@ for mode in $(machine_modes); do
         [[ $(cat "$cg/cgroup.freeze") == 0 ]] || fail "the machine was left frozen"
     fi
 
+    note "a commit killed while the machine is frozen: the next run thaws it ($mode)"
+    $run env CONTAINER_FAULT_LOG=$T/faults-$mode "$C" machine commit src-$mode localhost/census:1 >/dev/null 2>&1 ||
+        fail "census commit"
+    at=$(grep -n '^commit: machine frozen$' "$T/faults-$mode" | cut -d: -f1)
+    [[ -n $at ]] || fail "no fault point 'commit: machine frozen': $(cat "$T/faults-$mode")"
+    expect_status 137 $run env CONTAINER_FAULT_AT="$at" "$C" machine commit src-$mode localhost/killed:1
+    cg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cgroup"])' "$data/machines/src-$mode/state.json")
+    [[ $(cat "$cg/cgroup.freeze") == 1 ]] || fail "the killed commit did not leave the machine frozen (test premise)"
+    [[ $($run timeout 20 "$C" machine run -n src-$mode -- echo alive) == alive ]] || fail "run did not thaw the machine"
+    [[ $(cat "$cg/cgroup.freeze") == 0 ]] || fail "still frozen after run"
+    ! $run "$C" image ls -q | grep killed || fail "the killed commit named an image"
+
     note "a stopped machine, and one never booted ($mode)"
     $run "$C" machine stop src-$mode >/dev/null
     d1=$($run "$C" machine commit src-$mode localhost/committed:$mode-stopped 2>/dev/null) || fail "commit stopped"
