@@ -128,6 +128,22 @@ for mode in $(machine_modes); do
     [[ $(cat "$cg/cgroup.freeze") == 0 ]] || fail "still frozen after run"
     ! $run "$C" image ls -q | grep killed || fail "the killed commit named an image"
 
+    note "a commit killed at each step that changes the disk: the store stays consistent ($mode)"
+    $run "$C" machine run --root -n src-$mode -- sh -c 'echo again >/again.txt'
+    $run env CONTAINER_FAULT_LOG=$T/faults2-$mode "$C" machine commit src-$mode localhost/census:2 >/dev/null 2>&1 ||
+        fail "census commit"
+    steps=$(grep -c . "$T/faults2-$mode" || true)
+    ((steps >= 5)) || fail "only $steps fault points in a commit: $(cat "$T/faults2-$mode")"
+    $run "$C" image rm localhost/census:2 >/dev/null
+    for ((k = 1; k <= steps; k++)); do
+        rc=0
+        $run env CONTAINER_FAULT_AT=$k "$C" machine commit src-$mode localhost/killed:$k >/dev/null 2>&1 || rc=$?
+        [[ $rc == 137 || $rc == 0 ]] || fail "commit killed at step $k exited $rc"
+        $run "$C" system check >"$T/check" 2>&1 || fail "after a commit killed at step $k ($(sed -n "${k}p" "$T/faults2-$mode")): $(cat "$T/check")"
+        [[ $($run timeout 20 "$C" machine run -n src-$mode -- echo alive) == alive ]] || fail "machine unusable after step $k"
+    done
+    $run "$C" machine commit src-$mode localhost/after-kills:1 >/dev/null 2>&1 || fail "commit after the kills"
+
     note "a stopped machine, and one never booted ($mode)"
     $run "$C" machine stop src-$mode >/dev/null
     d1=$($run "$C" machine commit src-$mode localhost/committed:$mode-stopped 2>/dev/null) || fail "commit stopped"
