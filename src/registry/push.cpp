@@ -121,6 +121,7 @@ Result<bool> Uploader::send(int fd, const oci::Descriptor& d, std::string locati
                 if (!r.header("location").empty()) location = m_client.url_of(r.header("location"));
                 int64_t got = received(r);
                 offset = got >= 0 ? static_cast<uint64_t>(got) : size;
+                if (offset <= base) ++attempt; // accepted, yet no further: do not go round for ever
                 continue;
             }
             if (r.status == 401 || r.status == 403) return m_client.denied("pushing to " + m_client.where());
