@@ -16,9 +16,10 @@ namespace ctr::registry {
 
 namespace {
 
-constexpr uint64_t k_monolithic_max = 1 << 20; // a blob this small goes up in one PUT
-constexpr int k_attempts = 5;                  // per session, as the client's retries
-constexpr int k_sessions = 3;                  // upload sessions started for one blob before giving up
+constexpr uint64_t k_monolithic_max = 1 << 20;  // a blob this small goes up in one PUT
+constexpr int k_attempts = 5;                   // per session, as the client's retries
+constexpr int k_sessions = 3;                   // upload sessions started for one blob before giving up
+constexpr uint64_t k_chunk_after_413 = 8 << 20; // PATCH size once a registry (or its proxy) said 413
 
 class NullObserver : public PullObserver {
 public:
@@ -36,14 +37,17 @@ std::string with_param(const std::string& url, const std::string& param) {
     return url + (url.find('?') == std::string::npos ? "?" : "&") + param;
 }
 
-// The end of a "Range: 0-N" header (N + 1 bytes received), or -1.
+// The end of a "Range: 0-N" header (N + 1 bytes received), or -1. "0-0" is read as nothing received:
+// distribution answers it for an empty session too, and a session of exactly one byte that is
+// resent from the start fails its digest and is started over.
 int64_t received(const HttpResponse& r) {
     std::string v = r.header("range");
     auto dash = v.find('-');
     if (dash == std::string::npos) return -1;
     char* end = nullptr;
     long long n = std::strtoll(v.c_str() + dash + 1, &end, 10);
-    return end && *end == 0 && n >= 0 ? n + 1 : -1;
+    if (!end || *end != 0 || n < 0) return -1;
+    return n == 0 ? 0 : n + 1;
 }
 
 class Uploader {
@@ -65,6 +69,8 @@ private:
 
     Client& m_client;
     const store::Store& m_store;
+    // The most one PATCH sends: everything, until a 413 (request too large) says otherwise.
+    uint64_t m_chunk = UINT64_MAX;
 };
 
 Result<bool> Uploader::exists(const oci::Descriptor& d) {
@@ -113,14 +119,15 @@ Result<bool> Uploader::send(int fd, const oci::Descriptor& d, std::string locati
                            fmt::format("Content-Range: {}-{}", offset, size - 1)};
             req.upload_fd = fd;
             req.upload_offset = offset;
-            req.upload_size = size - offset;
+            req.upload_size = std::min(size - offset, m_chunk);
+            req.headers[1] = fmt::format("Content-Range: {}-{}", offset, offset + req.upload_size - 1);
             const uint64_t base = offset;
             req.upload_progress = [&](uint64_t sent) { progress(base + sent); };
             HttpResponse r = m_client.send(req, /*retry_transient=*/false);
             if (r.status == 202) {
                 if (!r.header("location").empty()) location = m_client.url_of(r.header("location"));
                 int64_t got = received(r);
-                offset = got >= 0 ? static_cast<uint64_t>(got) : size;
+                offset = got >= 0 ? static_cast<uint64_t>(got) : base + req.upload_size;
                 if (offset <= base) ++attempt; // accepted, yet no further: do not go round for ever
                 continue;
             }
@@ -132,7 +139,13 @@ Result<bool> Uploader::send(int fd, const oci::Descriptor& d, std::string locati
                 offset = 0;
                 continue;
             }
-            if (!r.transient && r.status != 416) return m_client.http_error(r, "upload " + what(d));
+            if (r.status == 413 && m_chunk > k_chunk_after_413) {
+                log::debug("{}: PATCH too large for the registry; sending {} bytes at a time", what(d),
+                           k_chunk_after_413);
+                m_chunk = k_chunk_after_413; // then ask where to go on, as after a cut
+            } else if (!r.transient && r.status != 416) {
+                return m_client.http_error(r, "upload " + what(d));
+            }
             // Cut or refused: ask the registry how much it kept and go on from there.
             ++attempt;
             log::debug("{}: {} after byte {}; asking where to resume", what(d),

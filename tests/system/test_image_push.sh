@@ -157,6 +157,15 @@ push_and_check root "$PROXY_HOST/team/mono:1"
 [[ $(awk '{print $1}' "$PROXY_COUNT.fail") == 8 ]] || fail "PATCH was tried $((9 - $(awk '{print $1}' "$PROXY_COUNT.fail"))) times, expected once"
 rm -f "$PROXY_COUNT.fail"
 
+note "a registry that says 413 (request too large) gets the layer in chunks"
+commit_image root "$PROXY_HOST/team/chunked:1" 20
+echo "1 413 PATCH /v2/team/chunked/" >"$PROXY_COUNT.fail"
+push_and_check root "$PROXY_HOST/team/chunked:1"
+patches=$(sed 's/registry\.py: /\n&/g' "$plog" | grep -ac 'request PATCH /v2/team/chunked/' || true)
+# The refused one, then 8 MiB at a time.
+((patches >= 4)) || fail "expected the 20 MiB layer in 8 MiB PATCHes after the 413, saw $patches PATCH requests"
+rm -f "$PROXY_COUNT.fail"
+
 note "a push cut mid-layer resumes or starts over"
 PROXY_UP_RATE=$((4 * 1024 * 1024)) proxy_start "$REG_HOST" $((256 * 1024 * 1024))
 plog=$T/proxy-$PROXY_PORT.log
