@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Pull-and-unpack of the Debian systemd image from a registry on loopback: `container image pull` into
 # an empty store, against `skopeo copy docker://… oci:DIR` followed by `umoci unpack`, the pair users
-# would otherwise pick. Both end with the image's files on disk, verified. Prints medians and the
-# ratio (ours / theirs). See bench/README.md.
+# would otherwise pick. Both end with the image's files on disk, verified. Then the push of the same
+# image to an empty registry: `container image push` from the store against `skopeo copy oci:DIR
+# docker://…`. Prints medians and the ratios (ours / theirs). See bench/README.md.
 #
 # Usage: sudo bash bench/pull.sh
 # Env:   ROUNDS       rounds (default 5)
@@ -49,9 +50,12 @@ log: {level: error}
 storage: {filesystem: {rootdirectory: $work/registry}}
 http: {addr: 127.0.0.1:$port}
 YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+start_registry() {
+    docker-registry serve "$work/registry.yml" >>"$work/registry.log" 2>&1 &
+    reg_pid=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+}
+start_registry
 ref=127.0.0.1:$port/bench/debian:systemd
 skopeo copy -q --dest-tls-verify=false "oci:$work/img/layout:bench" "docker://$ref" || die "push failed"
 compressed=$(du -sb "$work/registry/docker/registry/v2/blobs" | cut -f1)
@@ -96,5 +100,36 @@ log "entries unpacked: container $n_ours, umoci $n_theirs"
 
 m_ours=$(median "${ours[@]}") m_theirs=$(median "${theirs[@]}")
 printf '%-46s %12s %12s %8s\n' "pull and unpack ($((compressed / 1000000)) MB compressed)" "container" "skopeo+umoci" "ratio"
+printf '%-46s %9s ms %9s ms %8s\n' "median of $ROUNDS rounds" "$m_ours" "$m_theirs" \
+    "$(awk -v a="$m_ours" -v b="$m_theirs" 'BEGIN { printf "%.2f", a / b }')"
+
+# Push: the same image to an empty registry each time (restarted on wiped storage, outside the timing),
+# from our store (round 1's pull) and from the OCI layout, to the same repository name.
+empty_registry() {
+    kill "$reg_pid" 2>/dev/null || true
+    wait "$reg_pid" 2>/dev/null || true
+    rm -rf "$work/registry"
+    start_registry
+}
+dest=127.0.0.1:$port/bench/pushed:1
+CONTAINER_DATA_DIR=$work/r1/data "$bin" image tag "$ref" "$dest"
+push_ours() { CONTAINER_DATA_DIR=$work/r1/data "$bin" image push --progress none "$dest" >/dev/null 2>>"$work/push.log"; }
+push_theirs() { skopeo copy -q --dest-tls-verify=false "oci:$work/img/layout:bench" "docker://$dest"; }
+p_ours=() p_theirs=()
+for ((i = 1; i <= ROUNDS; i++)); do
+    for who in ours theirs; do
+        empty_registry
+        t=$(timed "push_$who" "$i")
+        if [[ $who == ours ]]; then p_ours+=("$t"); else p_theirs+=("$t"); fi
+    done
+    log "push round $i: container ${p_ours[-1]} ms, skopeo ${p_theirs[-1]} ms"
+done
+# Both pushed the same manifest: the registry's digest is the store's.
+want=$(CONTAINER_DATA_DIR=$work/r1/data "$bin" image inspect "$dest" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["descriptor"]["digest"])')
+got=$(curl -fsI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://127.0.0.1:$port/v2/bench/pushed/manifests/1" |
+    tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+[[ $got == "$want" ]] || log "warning: the registry holds $got, the store says $want"
+m_ours=$(median "${p_ours[@]}") m_theirs=$(median "${p_theirs[@]}")
+printf '%-46s %12s %12s %8s\n' "push to an empty registry" "container" "skopeo" "ratio"
 printf '%-46s %9s ms %9s ms %8s\n' "median of $ROUNDS rounds" "$m_ours" "$m_theirs" \
     "$(awk -v a="$m_ours" -v b="$m_theirs" 'BEGIN { printf "%.2f", a / b }')"

@@ -9,7 +9,7 @@ fuzz=(clang-14 libclang-rt-14-dev llvm-14)
 runtime=(uidmap libseccomp2)
 # scripts/test-hosts.sh (the QEMU host matrix) also needs QEMU, ssh, mkfs.ext4 -d and, when the binary links
 # libraries beyond glibc, patchelf to bundle them for a newer host.
-tests=(skopeo umoci mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
+tests=(skopeo umoci podman mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
     ca-certificates python3-cryptography openssl curl procps iproute2 bash-completion zsh fish man-db
     qemu-system-x86 openssh-client e2fsprogs patchelf)
 missing=()

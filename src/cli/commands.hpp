@@ -52,6 +52,9 @@ void add_pull_flags(CLI::App* sub, PullFlags& f, bool with_platform);
 // Pulls `text` into the store (taking its lock), with the progress display the flags ask for.
 Result<registry::PullResult> pull_image(store::Store& s, const std::string& text, const PullFlags& f);
 void add_machine_commands(CLI::App& app, Action& action);
+// `machine commit` (cli/commit_cmds.cpp) and `image push` (cli/push_cmds.cpp).
+void add_commit_command(CLI::App* machine, Action& action);
+void add_push_command(CLI::App* image, Action& action);
 // `system check [--repair]` (cli/system_cmds.cpp).
 void add_system_commands(CLI::App& app, Action& action);
 // `completion bash|zsh|fish` (cli/completion.cpp), whose scripts call `container __complete WORD…`:

@@ -263,6 +263,7 @@ void add_image_commands(CLI::App& app, Action& action) {
     bind(save, do_save);
 
     add_pull_command(image, action);
+    add_push_command(image, action);
 }
 
 } // namespace ctr::cli

@@ -18,6 +18,7 @@
 #include "base/size.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
+#include "machine/commit.hpp"
 #include "machine/lifecycle.hpp"
 #include "machine/machine.hpp"
 #include "machine/settings.hpp"
@@ -443,6 +444,7 @@ Result<int> do_run(MachineOptions& o) {
         st = c->machines.state(name);
     }
     if (!st) return make_error("container machine {} stopped before the command could run", name);
+    TRY(machine::thaw_if_left_frozen(c->machines, name, *st, machine::LockHeld::no));
     // The machine's run leaf; the machine's cgroup itself for one booted by an older supervisor.
     if (!st->cgroup.empty()) {
         std::string leaf = st->cgroup + "/" + runtime::k_run_cgroup;
@@ -495,6 +497,8 @@ void add_machine_commands(CLI::App& app, Action& action) {
     create->add_option("--platform", o->platform, "Platform os/arch[/variant] (must match the host)");
     add_pull_flags(create, o->pull, false);
     bind(create, [](MachineOptions& x) { return do_create(x); });
+
+    add_commit_command(m, action);
 
     CLI::App* del = m->add_subcommand("delete", "Delete container machines (stopping them first)");
     del->alias("rm");

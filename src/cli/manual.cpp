@@ -63,6 +63,21 @@ const std::map<std::string, Page>& pages() {
           "$ container machine create debian:bookworm --name dev --cpus 2 --memory 4G\n"
           "# Created but not booted, with the home shared read-only\n"
           "$ container machine create debian:bookworm --name ro --home-mount ro --no-boot"}},
+        {"machine commit",
+         {"",
+          "Make a new image, IMAGE, from the machine's own files: its overlay layer becomes one more layer on "
+          "top of the image it was made from (files added, changed and deleted, directories replaced, owners "
+          "and hard links kept). A running machine is frozen while its layer is read and thawed after; "
+          "--pause=false commits it as it runs instead.\n\n"
+          "What belongs to this machine only is left out unless --keep names it: user (your account, group "
+          "and sudoers entry from provisioning, and your home path), machine-id, journal, tmp (/tmp, "
+          "/var/tmp), run and ssh-host-keys; the files the runtime writes at each boot (/etc/hosts, "
+          "/etc/hostname, /etc/resolv.conf) always are. --change applies Dockerfile instructions to the "
+          "image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR); --message "
+          "goes into its history. The new image's digest is printed on stdout.",
+          "# Snapshot a machine set up for the team\n$ container machine commit -m 'toolchain installed' dev dev-snapshot:1\n"
+          "# With a default command and environment, keeping the journal\n"
+          "$ container machine commit --change 'ENV LANG=C.UTF-8' --change 'CMD [\"/bin/bash\"]' --keep journal dev dev:2"}},
         {"machine delete",
          {"",
           "Stop each machine named (cleanly, or at once with -f) and delete it with its files. Every name is "
@@ -124,6 +139,17 @@ const std::map<std::string, Page>& pages() {
           "an interrupted pull resumes where it stopped.",
           "$ container image pull debian:bookworm\n$ container image pull --platform linux/arm64 alpine:3.20\n"
           "$ container image pull --scheme http localhost:5000/team/dev:1"}},
+        {"image push",
+         {"",
+          "Upload a stored image to an OCI distribution registry, with the same auth as pull (anonymous, Basic, "
+          "Bearer tokens, 'registry login'). The image's name says where, or DESTINATION does; 'image tag' to a "
+          "registry name and then push is the usual flow. Blobs the registry has are skipped, blobs of another "
+          "repository of the same registry are mounted, the rest go up several at once, retried on 5xx and "
+          "resumed after a cut connection. The manifest goes last, unchanged, so the pushed digest (printed "
+          "on stdout) is the one 'image inspect' shows.",
+          "# Share a committed machine with the team\n$ container image tag dev-snapshot registry.example.com/team/dev:1\n"
+          "$ container image push registry.example.com/team/dev:1\n"
+          "# Push under another name, over plain HTTP\n$ container image push --scheme http dev-snapshot localhost:5000/dev:1"}},
         {"image load",
          {"", "Load the images of an OCI image layout archive or a docker save archive (plain, gzip or zstd).",
           "$ container image load -i debian.tar"}},

@@ -13,11 +13,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const char* state_name(registry::PullObserver::State s) {
+const char* state_name(registry::PullObserver::State s, PullProgress::Direction dir) {
     using S = registry::PullObserver::State;
     switch (s) {
     case S::waiting: return "waiting";
-    case S::downloading: return "downloading";
+    case S::downloading: return dir == PullProgress::Direction::push ? "uploading" : "downloading";
     case S::unpacking: return "unpacking";
     case S::done: return "done";
     case S::present: return "already present";
@@ -36,7 +36,7 @@ Result<PullProgress::Mode> PullProgress::parse_mode(const std::string& text) {
     return make_error("invalid progress type \"{}\": expected auto, plain, ansi or none", text);
 }
 
-PullProgress::PullProgress(Mode m) : m_mode(m), m_start(Clock::now()) {}
+PullProgress::PullProgress(Mode m, Direction d) : m_mode(m), m_dir(d), m_start(Clock::now()) {}
 
 void PullProgress::layers(const std::vector<oci::Descriptor>& layers) {
     std::lock_guard<std::mutex> g(m_mu);
@@ -61,9 +61,9 @@ void PullProgress::state(size_t layer, State s) {
     if (s == State::done || s == State::present || s == State::unpacking) r.done = r.total;
     if (m_mode == Mode::plain) {
         if (s == State::downloading)
-            fmt::print(stderr, "{}: downloading {}\n", r.id, format_size(r.total));
+            fmt::print(stderr, "{}: {} {}\n", r.id, state_name(s, m_dir), format_size(r.total));
         else
-            fmt::print(stderr, "{}: {}\n", r.id, state_name(s));
+            fmt::print(stderr, "{}: {}\n", r.id, state_name(s, m_dir));
         return;
     }
     draw(true);
@@ -88,7 +88,7 @@ void PullProgress::draw(bool force) {
     std::string out;
     if (m_drawn > 0) out += fmt::format("\x1b[{}A", m_drawn);
     for (const auto& r : m_rows) {
-        out += fmt::format("\r\x1b[2K{}  {:<15}  {:>10} / {}\n", r.id, state_name(r.state), format_size(r.done),
+        out += fmt::format("\r\x1b[2K{}  {:<15}  {:>10} / {}\n", r.id, state_name(r.state, m_dir), format_size(r.done),
                            format_size(r.total));
     }
     out += "\r\x1b[2K" + total_line() + "\n";

@@ -18,7 +18,9 @@ public:
     enum class Mode { none, plain, ansi };
     // auto: ansi when stdout and stderr are terminals, else none. Also plain, none, ansi (alias color, tty).
     static Result<Mode> parse_mode(const std::string& text);
-    explicit PullProgress(Mode m);
+    // A push shows the same table; its transfers read "uploading".
+    enum class Direction { pull, push };
+    explicit PullProgress(Mode m, Direction d = Direction::pull);
 
     void layers(const std::vector<oci::Descriptor>& layers) override;
     void bytes(size_t layer, uint64_t done) override;
@@ -37,6 +39,7 @@ private:
 
     std::mutex m_mu;
     Mode m_mode;
+    Direction m_dir = Direction::pull;
     std::vector<Row> m_rows;
     std::chrono::steady_clock::time_point m_start, m_last_draw;
     size_t m_drawn = 0;

@@ -19,6 +19,7 @@
 #include "base/fs.hpp"
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
+#include "machine/commit.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/idmap.hpp"
 #include "runtime/spawn.hpp"
@@ -265,6 +266,8 @@ Result<void> stop(Machines& machines, const std::string& name, int timeout_s) {
         machines.clear_state(name);
         return {};
     }
+    // A frozen init would take the stop request only at the timeout's SIGKILL.
+    TRY(thaw_if_left_frozen(machines, name, *st, LockHeld::yes));
     TRY(fs::write_file_atomic(machines.dir(name) + "/stop-timeout", std::to_string(timeout_s)));
     if (::kill(st->supervisor_pid, SIGTERM) != 0 && errno != ESRCH)
         return sys_error(errno, fmt::format("signal the supervisor of {}", name));

@@ -91,7 +91,8 @@ std::string registry_error_text(const std::string& body) {
 Client::Client(Client&& o) noexcept
     : m_host(std::move(o.m_host)), m_repo(std::move(o.m_repo)), m_base(std::move(o.m_base)),
       m_tls(std::move(o.m_tls)), m_settings(std::move(o.m_settings)), m_scheme(o.m_scheme),
-      m_creds(std::move(o.m_creds)), m_auth(std::move(o.m_auth)), m_auth_expiry(o.m_auth_expiry),
+      m_creds(std::move(o.m_creds)), m_push(o.m_push), m_mount_from(std::move(o.m_mount_from)),
+      m_auth(std::move(o.m_auth)), m_auth_expiry(o.m_auth_expiry),
       m_last_challenge(std::move(o.m_last_challenge)) {}
 
 Result<Client> Client::open(const std::string& host, const std::string& repository, const ClientOptions& o) {
@@ -100,6 +101,8 @@ Result<Client> Client::open(const std::string& host, const std::string& reposito
     c.m_host = host;
     c.m_repo = repository;
     c.m_scheme = o.scheme;
+    c.m_push = o.push;
+    c.m_mount_from = o.mount_from;
     c.m_settings = TRY(registry_settings(host));
     c.m_tls.ca_file = c.m_settings.ca_file;
     c.m_tls.verify = !c.m_settings.insecure;
@@ -183,7 +186,13 @@ Result<std::string> Client::fetch_token(const Challenge& c) {
         u += sep + "service=" + url_escape(s->second);
         sep = "&";
     }
-    if (!m_repo.empty()) u += sep + "scope=" + url_escape(fmt::format("repository:{}:pull", m_repo));
+    if (!m_repo.empty()) {
+        u += sep +
+             "scope=" + url_escape(fmt::format("repository:{}:{}", m_repo, m_push ? "pull,push" : "pull"));
+        sep = "&";
+    }
+    for (const auto& from : m_mount_from)
+        u += sep + "scope=" + url_escape(fmt::format("repository:{}:pull", from));
     HttpRequest req;
     req.url = u;
     req.tls = m_tls;
@@ -272,6 +281,21 @@ HttpResponse Client::get(HttpRequest req, bool retry_transient) {
                    resp.transport_error.empty() ? fmt::format("HTTP {}", resp.status) : resp.transport_error);
         backoff(attempt);
     }
+}
+
+HttpResponse Client::send(HttpRequest req, bool retry_transient) {
+    req.url = url_of(req.url);
+    return get(std::move(req), retry_transient);
+}
+
+std::string Client::url_of(const std::string& path_or_url) const {
+    if (path_or_url.rfind("http://", 0) == 0 || path_or_url.rfind("https://", 0) == 0) return path_or_url;
+    return url(path_or_url);
+}
+
+Error Client::denied(const std::string& what) const {
+    if (m_creds) return make_error("registry {} denied user \"{}\" {}", m_host, m_creds->username, what);
+    return make_error("registry {} denied {}: run 'container registry login {}'", m_host, what, m_host);
 }
 
 Result<Document> Client::manifest(const std::string& tag_or_digest) {

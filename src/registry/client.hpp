@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/result.hpp"
 #include "oci/digest.hpp"
@@ -29,6 +30,10 @@ struct ClientOptions {
     Scheme scheme = Scheme::automatic;
     // Credentials to use instead of the ones in the credential files (`registry login`).
     std::optional<Credentials> credentials;
+    // Pushing: tokens are asked for pull and push on the repository, and for pull on these repositories
+    // of the same registry too (the sources of cross-repository blob mounts).
+    bool push = false;
+    std::vector<std::string> mount_from;
 };
 
 struct Document {
@@ -54,6 +59,16 @@ public:
     Result<void> fetch_blob(const oci::Descriptor& d, const std::string& path,
                             const std::function<void(uint64_t)>& progress, const std::atomic<bool>& cancel);
 
+    // One request with the current authorization (renewed once on 401), retried after transient
+    // failures when `retry_transient`. `path_or_url` is a path below the registry ("/v2/…") or an
+    // absolute URL (the Location of an upload session).
+    HttpResponse send(HttpRequest req, bool retry_transient = true);
+    std::string url_of(const std::string& path_or_url) const;
+    const std::string& repository() const { return m_repo; }
+    Error http_error(const HttpResponse& r, const std::string& what) const;
+    // The words for a 401 or 403: who was refused, and `registry login` when there were no credentials.
+    Error denied(const std::string& what) const;
+
     const std::string& host() const { return m_host; }
     std::string where() const { return m_host + "/" + m_repo; }
 
@@ -66,7 +81,6 @@ private:
     HttpResponse get(HttpRequest req, bool retry_transient = true);
     Result<void> authenticate(const std::string& challenge_header);
     Result<std::string> fetch_token(const Challenge& c);
-    Error http_error(const HttpResponse& r, const std::string& what) const;
     std::string authorization() const;
 
     std::string m_host, m_repo, m_base;
@@ -74,6 +88,8 @@ private:
     RegistrySettings m_settings;
     Scheme m_scheme = Scheme::automatic;
     std::optional<Credentials> m_creds;
+    bool m_push = false;
+    std::vector<std::string> m_mount_from;
     mutable std::mutex m_mu; // guards the authorization below (blob fetches run on several threads)
     std::string m_auth;      // "Bearer …" / "Basic …" / empty
     std::chrono::steady_clock::time_point m_auth_expiry = std::chrono::steady_clock::time_point::max();

@@ -3,8 +3,11 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -62,8 +65,34 @@ const Curl& curl() {
 struct Transfer {
     const HttpRequest* req;
     HttpResponse* resp;
-    long status = 0; // of the response whose headers are being read
+    long status = 0;   // of the response whose headers are being read
+    uint64_t sent = 0; // body bytes handed to libcurl
+    std::string read_error;
 };
+
+size_t on_read(char* buf, size_t size, size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    const HttpRequest& r = *t->req;
+    uint64_t total = r.upload_fd >= 0 ? r.upload_size : r.body.size();
+    size_t want = static_cast<size_t>(std::min<uint64_t>(size * n, total - t->sent));
+    if (want == 0) return 0;
+    if (r.upload_fd < 0) {
+        std::memcpy(buf, r.body.data() + t->sent, want);
+    } else {
+        ssize_t got;
+        do {
+            got = ::pread(r.upload_fd, buf, want, static_cast<off_t>(r.upload_offset + t->sent));
+        } while (got < 0 && errno == EINTR);
+        if (got <= 0) { // the file is shorter than announced: never send less than Content-Length says
+            t->read_error = got < 0 ? std::strerror(errno) : "file ended early";
+            return CURL_READFUNC_ABORT;
+        }
+        want = static_cast<size_t>(got);
+    }
+    t->sent += want;
+    if (r.upload_progress) r.upload_progress(t->sent);
+    return want;
+}
 
 size_t on_header(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
@@ -127,7 +156,7 @@ void http_global_init() {
     (void)curl();
 }
 
-HttpResponse http_get(const HttpRequest& req) {
+HttpResponse http_request(const HttpRequest& req) {
     HttpResponse resp;
     const Curl& api = curl();
     if (!api.error.empty()) {
@@ -144,11 +173,24 @@ HttpResponse http_get(const HttpRequest& req) {
     struct curl_slist* headers = nullptr;
     for (const auto& hd : req.headers)
         headers = api.slist_append(headers, hd.c_str());
+    const bool sends_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    // No "Expect: 100-continue" round trip before a body: registries answer at once anyway.
+    if (sends_body) headers = api.slist_append(headers, "Expect:");
     std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> hguard(headers, api.slist_free_all);
     CURL* c = h.get();
     api.easy_setopt(c, CURLOPT_URL, req.url.c_str());
     api.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    // A body cannot be sent twice from here: uploads are not redirected.
+    api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, sends_body ? 0L : 1L);
+    if (req.method == "HEAD") api.easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (sends_body) {
+        curl_off_t size = static_cast<curl_off_t>(req.upload_fd >= 0 ? req.upload_size : req.body.size());
+        api.easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        api.easy_setopt(c, CURLOPT_INFILESIZE_LARGE, size);
+        api.easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        api.easy_setopt(c, CURLOPT_READDATA, &t);
+        if (req.method != "PUT") api.easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    }
     api.easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
     api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -183,11 +225,12 @@ HttpResponse http_get(const HttpRequest& req) {
         resp.tls_untrusted = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
         resp.tls_failed = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
                           rc == CURLE_SSL_CACERT_BADFILE;
-        log::debug("GET {}: {}", req.url, resp.transport_error);
+        if (!t.read_error.empty()) resp.transport_error = "read the upload: " + t.read_error;
+        log::debug("{} {}: {}", req.method, req.url, resp.transport_error);
         return resp;
     }
     if (resp.status >= 500) resp.transient = true;
-    log::debug("GET {}{} -> {}", req.url, range.empty() ? "" : " bytes=" + range, resp.status);
+    log::debug("{} {}{} -> {}", req.method, req.url, range.empty() ? "" : " bytes=" + range, resp.status);
     return resp;
 }
 

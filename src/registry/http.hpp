@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// One HTTP(S) GET over libcurl, the only transfer the pull protocol needs. Redirects are followed (blob
-// GETs are often sent to a CDN); a credential header is never forwarded to another host (libcurl's rule
-// for custom Authorization headers). The outcome says whether trying again could help.
+// One HTTP(S) request over libcurl: GET and HEAD for pulls, POST, PATCH and PUT with a body from memory or
+// a file range for pushes. Redirects of GET and HEAD are followed (blob GETs are often sent to a CDN); a
+// credential header is never forwarded to another host (libcurl's rule for custom Authorization
+// headers). The outcome says whether trying again could help.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@ struct TlsOptions {
 };
 
 struct HttpRequest {
+    std::string method = "GET"; // GET, HEAD, POST, PUT or PATCH
     std::string url;
     std::vector<std::string> headers; // "Name: value"
     int64_t range_from = -1;          // >= 0: ask for bytes from here on (Range: bytes=N-)
@@ -26,6 +28,13 @@ struct HttpRequest {
     // transfer. Without a sink the body is kept in HttpResponse::body (bounded by max_body).
     std::function<bool(long, const char*, size_t)> sink;
     size_t max_body = 8 << 20;
+    // The request body (POST, PUT, PATCH): `body`, or when upload_fd >= 0 bytes [upload_offset,
+    // upload_offset + upload_size) of that file, read with pread (the fd's offset does not move).
+    std::string body;
+    int upload_fd = -1;
+    uint64_t upload_offset = 0, upload_size = 0;
+    // Receives the count of body bytes sent so far.
+    std::function<void(uint64_t)> upload_progress;
 };
 
 struct HttpResponse {
@@ -47,7 +56,8 @@ struct HttpResponse {
     }
 };
 
-HttpResponse http_get(const HttpRequest& req);
+HttpResponse http_request(const HttpRequest& req);
+inline HttpResponse http_get(const HttpRequest& req) { return http_request(req); }
 
 // Loads libcurl and runs its global init; call before threads start (that init is not thread-safe).
 void http_global_init();

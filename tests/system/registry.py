@@ -12,6 +12,8 @@
 #   token-server --port P --key KEY.pem --cert CERT.pem --issuer ISS --service SVC --htpasswd-user U:P
 #                [--anonymous-pull]
 #   proxy --listen PORT --target HOST:PORT --rate BYTES_PER_SEC --count-file FILE [--bind ADDR]
+#         [--up-rate BYTES_PER_SEC]
+#       --up-rate throttles client->server bytes too (uploads), which are otherwise forwarded at once.
 #       FILE holds the total of server->client bytes forwarded (all connections, headers included).
 #       FILE.fail, when present, holds fault rules, one per line: "N STATUS TEXT" answers the next N
 #       connections whose request line contains TEXT with HTTP STATUS (and closes them) instead of
@@ -527,13 +529,23 @@ def cmd_proxy(a):
             pass
         s.close()
 
-    def upstream(client, server):  # client -> server, unthrottled
+    up_rate = float(a.up_rate) if a.up_rate else 0.0
+
+    def upstream(client, server):  # client -> server, at most --up-rate bytes per second when given
+        start = time.monotonic()
+        sent = 0
+        chunk = max(1, min(65536, int(up_rate / 20))) if up_rate else 65536
         try:
             while True:
-                d = client.recv(65536)
+                d = client.recv(chunk)
                 if not d:
                     break
                 server.sendall(d)
+                sent += len(d)
+                if up_rate:
+                    ahead = sent / up_rate - (time.monotonic() - start)
+                    if ahead > 0:
+                        time.sleep(ahead)
         except OSError:
             pass
         try:
@@ -808,6 +820,7 @@ def main():
     s.add_argument("--target", required=True)
     s.add_argument("--rate", type=int, required=True)
     s.add_argument("--count-file", required=True)
+    s.add_argument("--up-rate", type=int, default=0)
     s.add_argument("--bind", default="127.0.0.1")
     s.set_defaults(fn=cmd_proxy)
 

@@ -21,6 +21,7 @@
 #                              at RATE bytes/s; sets and exports PROXY_PORT PROXY_HOST (ADDR:PORT) PROXY_URL (http://…) PROXY_PID and
 #                              PROXY_COUNT (the count file: total server->client bytes, headers included).
 #                              `kill -USR1 $PROXY_PID` cuts every open connection at once. Stopped on exit.
+#                              With PROXY_UP_RATE set, client->server bytes (uploads) go at most that fast.
 #   free_port                  prints a free loopback TCP port.
 
 REGISTRY_PY=$SRC/tests/system/registry.py
@@ -239,7 +240,7 @@ proxy_start() {
     PROXY_URL=http://$PROXY_HOST
     PROXY_COUNT=$T/proxy-$PROXY_PORT.count
     "$REG_PYTHON" "$REGISTRY_PY" proxy --listen "$PROXY_PORT" --target "$target" --rate "$rate" \
-        --count-file "$PROXY_COUNT" --bind "$bind" 2>"$T/proxy-$PROXY_PORT.log" &
+        --count-file "$PROXY_COUNT" --bind "$bind" --up-rate "${PROXY_UP_RATE:-0}" 2>"$T/proxy-$PROXY_PORT.log" &
     PROXY_PID=$!
     export PROXY_PORT PROXY_HOST PROXY_URL PROXY_PID PROXY_COUNT
     on_exit "kill -KILL $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null"
