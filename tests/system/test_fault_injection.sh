@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Nothing is lost when `container` is killed: SIGKILL at chosen points of `image pull` (from a real
-# registry), `image load`, `machine create`, `start`, `stop`, `set`, `rm` and `image rm` with its GC, as
+# registry), `image load`, `machine create`, `start`, `stop`, `set`, `commit` (of a running machine,
+# frozen meanwhile), `rm` and `image rm` with its GC, as
 # root and as the unprivileged user. The binary kills itself at the Nth step that changes the disk
 # (CONTAINER_FAULT_AT, base/fault.hpp): a census run of each command counts its steps, then each trial
 # picks N at random. After each kill:
@@ -46,17 +47,20 @@ ensure_machine() { # ensure_machine running|stopped
 no_machine() { ! machine_exists || $run "$C" machine rm -f f >/dev/null || fail "setup: rm f"; }
 no_images() { # both names of the fixture, and so (no machine left) every blob and layer
     no_machine
-    $run "$C" image rm -f "$PULLED" "$LOADED" >/dev/null 2>&1 || fail "setup: image rm"
+    $run "$C" image rm -f "$PULLED" "$LOADED" committed:1 >/dev/null 2>&1 || fail "setup: image rm"
 }
 
 # Each scenario: setup, the command, what a rerun may answer besides success, and what must hold after.
-scenarios=(pull load create start stop set rm image-rm)
+scenarios=(pull load create start stop set commit rm image-rm)
 setup_for() {
     case $1 in
     pull | load) no_images ;;
     create) ensure_loaded; no_machine ;;
     start | set) ensure_machine stopped ;;
     stop | rm) ensure_machine running ;;
+    commit) ensure_machine running
+        $run "$C" machine run -n f --root -- sh -c "echo changed >/etc/fault-commit" || fail "setup: change f"
+        $run "$C" image rm -f committed:1 >/dev/null || fail "setup: image rm committed:1" ;;
     image-rm) ensure_loaded; no_machine ;;
     esac
 }
@@ -68,6 +72,7 @@ command_for() {
     start) echo machine start f ;;
     stop) echo machine stop f ;;
     set) echo machine set -n f cpus=1 memory=2G ;;
+    commit) echo machine commit f committed:1 ;;
     rm) echo machine rm -f f ;;
     image-rm) echo image rm "$LOADED" ;;
     esac
@@ -89,6 +94,12 @@ verify_after() {
     stop) [[ $(machine_status) == stopped ]] || fail "stop: f is $(machine_status) after the rerun"
         assert_machine_gone "$data" f ;;
     set) $run "$C" machine inspect f | grep -q '"cpus": 1' || fail "set: cpus not 1 after the rerun" ;;
+    commit) image_exists committed:1 || fail "commit: no image after the rerun"
+        # Not left frozen, and the image holds the change.
+        [[ $($run "$C" machine run -n f -- echo ok) == ok ]] || fail "commit: run in f after the rerun"
+        $run "$C" machine create committed:1 --name g --no-boot >/dev/null || fail "commit: create from the commit"
+        [[ $($run "$C" machine run -n g -- cat /etc/fault-commit) == changed ]] || fail "commit: the change is not in the image"
+        $run "$C" machine rm -f g >/dev/null || fail "commit: rm g" ;;
     rm) ! machine_exists || fail "rm: f still exists after the rerun" ;;
     image-rm) ! image_exists "$LOADED" || fail "image rm: still there after the rerun" ;;
     esac
