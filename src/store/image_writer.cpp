@@ -40,19 +40,24 @@ Result<oci::Digest> add_layer_image(Store& store, const Image& base, const NewLa
     json entry = {{"created", created}, {"created_by", nl.created_by}};
     if (!nl.comment.empty()) entry["comment"] = nl.comment;
     history.push_back(entry);
-    std::string config_text = config.dump();
+    std::vector<oci::Descriptor> layers;
+    for (oci::Descriptor l : base.manifest.layers) {
+        // The same bytes under their OCI names: a manifest mixing the two families confuses readers.
+        if (l.media_type == oci::media::k_docker_layer) l.media_type = oci::media::k_oci_layer_gzip;
+        layers.push_back(l);
+    }
+    layers.push_back(layer);
+    return name_image(store, name, config.dump(), std::move(layers));
+}
 
+Result<oci::Digest> name_image(Store& store, const std::string& name, const std::string& config_text,
+                               std::vector<oci::Descriptor> layers) {
     oci::Manifest m;
     m.media_type = oci::media::k_oci_manifest;
     m.config.media_type = oci::media::k_oci_config;
     m.config.digest = TRY(store.put_blob_data(config_text));
     m.config.size = static_cast<int64_t>(config_text.size());
-    for (oci::Descriptor l : base.manifest.layers) {
-        // The same bytes under their OCI names: a manifest mixing the two families confuses readers.
-        if (l.media_type == oci::media::k_docker_layer) l.media_type = oci::media::k_oci_layer_gzip;
-        m.layers.push_back(l);
-    }
-    m.layers.push_back(layer);
+    m.layers = std::move(layers);
     oci::Digest md = TRY(store.put_blob_data(oci::manifest_to_json(m)));
     TRY(store.add_image(name, md));
     return md;

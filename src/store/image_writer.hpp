@@ -28,4 +28,9 @@ struct NewLayer {
 Result<oci::Digest> add_layer_image(Store& store, const Image& base, const NewLayer& layer,
                                     const std::string& name);
 
+// The last step of every image the store makes (import, commit, later build): stores `config_text` and
+// an OCI manifest of `layers` as blobs, then names the image `name`. Returns the manifest's digest.
+Result<oci::Digest> name_image(Store& store, const std::string& name, const std::string& config_text,
+                               std::vector<oci::Descriptor> layers);
+
 } // namespace ctr::store

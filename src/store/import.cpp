@@ -9,6 +9,7 @@
 
 #include "base/fs.hpp"
 #include "store/archive.hpp"
+#include "store/image_writer.hpp"
 #include "store/libarchive.hpp"
 #include "store/unpack.hpp"
 
@@ -84,16 +85,7 @@ Result<oci::Digest> import_rootfs(Store& store, const std::string& file, const s
                    {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id->str()}}}},
                    {"history", {{{"created", created}, {"created_by", "container image import"}}}}};
     if (!p.variant.empty()) config["variant"] = p.variant;
-    std::string config_text = config.dump();
-    oci::Manifest m;
-    m.media_type = oci::media::k_oci_manifest;
-    m.config.media_type = oci::media::k_oci_config;
-    m.config.digest = TRY(store.put_blob_data(config_text));
-    m.config.size = static_cast<int64_t>(config_text.size());
-    m.layers.push_back(layer);
-    oci::Digest md = TRY(store.put_blob_data(oci::manifest_to_json(m)));
-    TRY(store.add_image(name, md));
-    return md;
+    return name_image(store, name, config.dump(), {layer});
 }
 
 } // namespace ctr::store
