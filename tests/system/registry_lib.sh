@@ -29,6 +29,14 @@ REG_PYTHON=/usr/bin/python3
 
 registry_py() { "$REG_PYTHON" "$REGISTRY_PY" "$@"; }
 
+# busybox_registry: a plain HTTP registry holding the busybox fixture ($T/bb, from busybox_images) as
+# bb:1.0; sets PULLED to its reference. Call directly (it starts the registry).
+busybox_registry() {
+    registry_start plain http
+    registry_py push "$T/bb/layout" "$REG_URL" bb:1.0 >/dev/null
+    PULLED=$REG_HOST/bb:1.0
+}
+
 free_port() {
     "$REG_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

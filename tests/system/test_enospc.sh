@@ -12,9 +12,7 @@ source "$(dirname "$0")/registry_lib.sh"
 is_root || skip "needs root to mount a tmpfs"
 busybox_images busybox-fixture:1.0
 chmod 777 "$T"
-registry_start plain http
-registry_py push "$T/bb/layout" "$REG_URL" bb:1.0 >/dev/null
-PULLED=$REG_HOST/bb:1.0
+busybox_registry
 LOADED=busybox-fixture:1.0
 blob_kib=$(($(stat -c %s "$T/bb/layout/blobs/sha256/$(python3 -c '
 import json, sys

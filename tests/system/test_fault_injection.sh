@@ -26,9 +26,7 @@ note "trials $TRIALS, seed $SEED"
 
 busybox_images busybox-fixture:1.0
 chmod 777 "$T"
-registry_start plain http
-registry_py push "$T/bb/layout" "$REG_URL" bb:1.0 >/dev/null
-PULLED=$REG_HOST/bb:1.0
+busybox_registry
 LOADED=busybox-fixture:1.0
 
 machine_exists() { $run "$C" machine inspect f >/dev/null 2>&1; }
