@@ -11,22 +11,28 @@ chmod 777 "$T"
 shell_session() {
     local mode=$1 run sock
     run=$(runner_for "$mode")
-    sock=$T/tmux-$mode
     note "interactive shell as $mode"
     on_exit "remove_all_machines '$run'"
-    on_exit "$run tmux -S '$sock' kill-server 2>/dev/null"
     $run "$C" image load -i "$T/bb/image.oci.tar" >/dev/null
     $run "$C" machine create --name sh busybox-fixture:1.0 >/dev/null
+    # start_window SOCKET WIDTH HEIGHT COMMAND: a detached tmux server on its own socket running COMMAND.
+    # Each window gets a fresh socket: `kill-server` returns before the old server has gone, and a
+    # client that reaches the dying server on a reused socket fails with "server exited unexpectedly".
+    start_window() {
+        local s=$1 tries
+        sock=$s
+        on_exit "$run tmux -S '$s' kill-server 2>/dev/null"
+        for tries in 1 2 3; do
+            $run env SHELL=/bin/sh TERM=xterm tmux -S "$s" new-session -d -x "$2" -y "$3" "$4" &&
+                $run tmux -S "$s" has-session 2>/dev/null && return 0
+            echo "tmux did not start (try $tries)"
+            sleep 0.5
+        done
+        fail "tmux did not start on $s"
+    }
     # The window runs the CLI; after it exits, the shell of the window reports status and stty state.
-    # (tmux's server is started afresh per session; one retry covers a server that dies while starting.)
-    local tries
-    for tries in 1 2 3; do
-        $run env SHELL=/bin/sh TERM=xterm tmux -S "$sock" new-session -d -x 100 -y 30 \
-            "stty -g > '$T/stty-before-$mode'; '$C' machine run -n sh; echo EXIT=\$?; stty -g > '$T/stty-after-$mode'; sleep 60" &&
-            $run tmux -S "$sock" has-session 2>/dev/null && break
-        echo "tmux did not start (try $tries)"
-        sleep 0.5
-    done
+    start_window "$T/tmux-$mode-1" 100 30 \
+        "stty -g > '$T/stty-before-$mode'; '$C' machine run -n sh; echo EXIT=\$?; stty -g > '$T/stty-after-$mode'; sleep 60"
     screen() { $run tmux -S "$sock" capture-pane -p; }
     keys() { $run tmux -S "$sock" send-keys "$@"; }
     wait_for() { # wait_for REGEX
@@ -56,7 +62,7 @@ shell_session() {
     $run tmux -S "$sock" kill-server
 
     # A second session ends with `exit 4`: the status comes through.
-    $run env SHELL=/bin/sh TERM=xterm tmux -S "$sock" new-session -d -x 80 -y 24 "'$C' machine run -n sh; echo EXIT=\$?; sleep 60"
+    start_window "$T/tmux-$mode-2" 80 24 "'$C' machine run -n sh; echo EXIT=\$?; sleep 60"
     wait_for '[$#] ?$'
     keys 'exit 4' Enter
     wait_for '^EXIT=4$'
