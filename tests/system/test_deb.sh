@@ -24,7 +24,7 @@ inside sh -c 'cat >/tmp/container.deb' <"$deb" || fail "copy the package in"
 inside sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/container.deb' >"$T/apt.log" 2>&1 ||
     fail "apt-get install of the package: $(tail -5 "$T/apt.log")"
 [[ $(inside container --version) == "$("$C" --version)" ]] || fail "installed --version: $(inside container --version)"
-for f in /usr/bin/container /usr/share/man/man1/container-machine-run.1 /usr/share/bash-completion/completions/container \
+for f in /usr/bin/container /usr/share/man/man1/container-machine-run.1.gz /usr/share/bash-completion/completions/container \
     /usr/share/zsh/vendor-completions/_container /usr/share/fish/vendor_completions.d/container.fish; do
     inside test -f "$f" || fail "$f not installed by the package"
 done

@@ -56,7 +56,8 @@ expect_error "no command 'nope'" "$C" help machine nope
 # Installed where man looks.
 prefix=$T/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
-[[ -f $prefix/share/man/man1/container-machine-run.1 ]] || fail "pages not installed in share/man/man1"
+[[ -f $prefix/share/man/man1/container-machine-run.1.gz ]] || fail "pages not installed gzipped in share/man/man1"
+gzip -t "$prefix"/share/man/man1/container*.1.gz || fail "an installed page is not valid gzip"
 MANWIDTH=80 man -M "$prefix/share/man" container-machine-run 2>/dev/null | grep -q "^SYNOPSIS" ||
     fail "man -M $prefix/share/man container-machine-run finds no page"
 echo "PASS"
