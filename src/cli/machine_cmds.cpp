@@ -217,7 +217,13 @@ Result<int> do_stop(const MachineOptions& o) {
 Result<int> do_remove(const MachineOptions& o) {
     auto c = TRY(open_ctx());
     return for_each_name(o.names, [&](const std::string& n) -> Result<void> {
-        if (!c->machines.exists(n)) return machine::not_found(n);
+        if (!c->machines.exists(n)) {
+            // A directory left by an rm or create that was cut short: finishing it is what rm is for.
+            auto left = machine::remove_leftover(c->machines, n);
+            if (!left || !*left) return machine::not_found(n);
+            fmt::print("{}\n", n);
+            return {};
+        }
         // Like the reference, rm stops a running machine first; -f only skips the wait for a clean stop.
         bool was_default = c->machines.default_name() == n;
         if (o.force) TRY(machine::stop(c->machines, n, 0));

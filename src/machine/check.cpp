@@ -13,7 +13,7 @@
 #include <fmt/format.h>
 
 #include "base/fs.hpp"
-#include "runtime/userns.hpp"
+#include "machine/lifecycle.hpp"
 
 namespace ctr::machine {
 
@@ -147,7 +147,7 @@ private:
                 bool removed = false;
                 if (m_repair) {
                     auto lock = m_machines.lock(n);
-                    removed = lock && !m_machines.exists(n) && remove_machine_dir(dir);
+                    removed = lock && !m_machines.exists(n) && remove_tree(m_machines, n);
                 }
                 leftover(fmt::format("machine directory {} without a config (a create or rm was cut short)", n),
                          removed);
@@ -171,12 +171,6 @@ private:
                     leftover(fmt::format("machine {}: unfinished write {}", n, f), removed);
                 }
         }
-    }
-
-    bool remove_machine_dir(const std::string& dir) {
-        if (::geteuid() == 0) return static_cast<bool>(fs::remove_tree(dir));
-        auto map = m_store.id_map();
-        return map && runtime::run_as_mapped_root(*map, [&] { return fs::remove_tree(dir); });
     }
 
     void check_work_files() {

@@ -289,6 +289,15 @@ Result<void> stop(Machines& machines, const std::string& name, int timeout_s) {
     return {};
 }
 
+// The upper layer holds files of the machine's mapped ids: the host's root removes them directly, a
+// regular user as root of a namespace with its map.
+Result<void> remove_tree(Machines& machines, const std::string& name) {
+    std::string dir = machines.dir(name);
+    if (::geteuid() == 0) return fs::remove_tree(dir);
+    runtime::IdMap map = TRY(machines.store().id_map());
+    return runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(dir); });
+}
+
 Result<void> remove(Machines& machines, const std::string& name) {
     TRY(stop(machines, name, 10));
     auto slock = TRY(machines.store().lock());
@@ -299,16 +308,20 @@ Result<void> remove(Machines& machines, const std::string& name) {
     if (::unlink((dir + "/config.json").c_str()) != 0 && errno != ENOENT)
         return sys_error(errno, fmt::format("remove \"{}/config.json\"", dir));
     fault_point("rm: config removed");
-    // The upper layer holds files of the machine's mapped ids: the host's root removes them directly, a
-    // regular user as root of a namespace with its map.
-    if (::geteuid() == 0) {
-        TRY(fs::remove_tree(dir));
-    } else {
-        runtime::IdMap map = TRY(machines.store().id_map());
-        TRY(runtime::run_as_mapped_root(map, [&] { return fs::remove_tree(dir); }));
-    }
+    TRY(remove_tree(machines, name));
     if (was_default) machines.clear_default();
     return {};
+}
+
+Result<bool> remove_leftover(Machines& machines, const std::string& name) {
+    TRY(validate_name(name));
+    auto slock = TRY(machines.store().lock());
+    auto lock = TRY(machines.lock(name));
+    std::string dir = machines.dir(name);
+    struct stat st {};
+    if (machines.exists(name) || ::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+    TRY(remove_tree(machines, name));
+    return true;
 }
 
 uint64_t disk_usage(const Machines& machines, const std::string& name) {

@@ -29,6 +29,13 @@ Result<void> stop(Machines& machines, const std::string& name, int timeout_s);
 // Stops the machine and deletes its directory (upper layer, config, logs).
 Result<void> remove(Machines& machines, const std::string& name);
 
+// A machine directory without config.json is what a cut-short rm or create leaves. Removes it, under the
+// store and machine locks, and says whether there was one; an existing machine is left alone (false).
+Result<bool> remove_leftover(Machines& machines, const std::string& name);
+
+// Deletes the machine's directory, whatever is in it; the caller holds the locks and has checked.
+Result<void> remove_tree(Machines& machines, const std::string& name);
+
 // Bytes allocated by the machine's own upper layer (what it adds on top of the image).
 uint64_t disk_usage(const Machines& machines, const std::string& name);
 
