@@ -81,7 +81,8 @@ const std::map<std::string, Page>& pages() {
         {"machine delete",
          {"",
           "Stop each machine named (cleanly, or at once with -f) and delete it with its files. Every name is "
-          "processed; a failure prints one line and the exit status is 1.",
+          "processed; a failure prints one line and the exit status is 1. A machine directory that an "
+          "interrupted delete or create left without its config is removed too.",
           "# Delete two machines, killing them if they run\n$ container machine rm -f dev test"}},
         {"machine inspect",
          {"",
