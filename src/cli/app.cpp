@@ -38,6 +38,10 @@ void print_error(const Error& e) {
     fmt::print(stderr, "Error: {}\n", one_line(e.message));
 }
 
+void print_warning(const std::string& text) {
+    if (!text.empty()) fmt::print(stderr, "Warning: {}\n", one_line(text));
+}
+
 Result<int> for_each_name(const std::vector<std::string>& names,
                           const std::function<Result<void>(const std::string&)>& fn) {
     int status = 0;

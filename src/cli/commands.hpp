@@ -34,6 +34,8 @@ inline bool visible(const CLI::App* a) {
 
 // Prints `e` as the one line of a failed command: "Error: <message>".
 void print_error(const Error& e);
+// "Warning: TEXT" on stderr, one line; nothing for an empty text.
+void print_warning(const std::string& text);
 // Runs `fn` for each of `names` in order. A failure prints its line and the others still run; the
 // status is 1 if any failed.
 Result<int> for_each_name(const std::vector<std::string>& names,

@@ -181,6 +181,7 @@ Result<int> do_create(const MachineOptions& o) {
     if (!o.no_boot) {
         auto r = machine::start(c->machines, cfg->id, self_exe());
         if (!r) return std::move(r).error(); // the machine stays, stopped, with its boot log
+        print_warning(*r);
     }
     fmt::print("{}\n", cfg->id);
     return 0;
@@ -196,7 +197,7 @@ Result<int> do_start(const MachineOptions& o) {
     auto c = TRY(open_ctx());
     return for_each_name(TRY(names_or_default(*c, o.names)), [&](const std::string& n) -> Result<void> {
         std::string name = TRY(c->machines.resolve(n));
-        TRY(machine::start(c->machines, name, self_exe()));
+        print_warning(TRY(machine::start(c->machines, name, self_exe())));
         fmt::print("{}\n", name);
         return {};
     });
@@ -446,7 +447,7 @@ Result<int> do_run(MachineOptions& o) {
     // One read of state.json on the hot path; a second only after booting.
     auto st = c->machines.state(name);
     if (!st || !st->ready) {
-        TRY(machine::start(c->machines, name, self_exe()));
+        print_warning(TRY(machine::start(c->machines, name, self_exe())));
         st = c->machines.state(name);
     }
     if (!st) return make_error("container machine {} stopped before the command could run", name);

@@ -202,12 +202,45 @@ void note_in_boot_log(const std::string& dir, const std::string& msg) {
     ::close(fd);
 }
 
+// The size of the console log before a boot: what that boot writes starts there.
+off_t log_size(const std::string& dir) {
+    struct stat st {};
+    return ::lstat((dir + "/stdio.log").c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+// When this boot's console (from `from`, at most its last 64 KiB) says "Too many open files": that is
+// how systemd (PID 1, journald, logind) reports the user's inotify instances running out, which the
+// kernel's default of 128 per user does at about sixteen systemd machines. Init then stops, or runs
+// without the services that failed. The log is the machine's own output: it can only make us print this.
+std::string inotify_hint(const std::string& dir, off_t from) {
+    UniqueFd fd(::open((dir + "/stdio.log").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= from) return "";
+    constexpr off_t k_tail = 64 * 1024;
+    off_t at = std::max(from, st.st_size - k_tail);
+    std::string tail(static_cast<size_t>(st.st_size - at), '\0');
+    ssize_t got = ::pread(fd.get(), tail.data(), tail.size(), at);
+    if (got <= 0 || tail.substr(0, static_cast<size_t>(got)).find("Too many open files") == std::string::npos)
+        return "";
+    std::string limit = "?";
+    if (auto v = fs::read_file("/proc/sys/fs/inotify/max_user_instances")) {
+        limit = *v;
+        while (!limit.empty() && limit.back() == '\n')
+            limit.pop_back();
+    }
+    return fmt::format("its console says \"Too many open files\", which is how systemd fails when the user's "
+                       "inotify instances run out (fs.inotify.max_user_instances={}): raise it, e.g. "
+                       "'sysctl -w fs.inotify.max_user_instances=1024'",
+                       limit);
+}
+
 } // namespace
 
-Result<void> start(Machines& machines, const std::string& name, const std::string& self_exe) {
+Result<std::string> start(Machines& machines, const std::string& name, const std::string& self_exe) {
     auto lock = TRY(machines.lock(name));
     std::string dir = machines.dir(name);
     pid_t sup = 0;
+    off_t log_from = log_size(dir);
     runtime::CgroupManagerChoice manager = runtime::cgroup_manager();
     if (!machines.state(name)) {
         machines.clear_state(name);
@@ -220,7 +253,10 @@ Result<void> start(Machines& machines, const std::string& name, const std::strin
     bool seen = false;
     for (;;) {
         auto st = machines.state(name);
-        if (st && st->ready) return {};
+        if (st && st->ready) {
+            std::string hint = sup > 0 ? inotify_hint(dir, log_from) : "";
+            return hint.empty() ? hint : fmt::format("container machine {} is running, but {}", name, hint);
+        }
         if (st) seen = true;
         auto err = fs::read_file(dir + "/boot-error");
         if (err && !err->empty()) {
@@ -232,9 +268,11 @@ Result<void> start(Machines& machines, const std::string& name, const std::strin
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
             return make_error("failed to boot container machine {}: {}", name, m);
         }
-        if (seen && !st)
-            return make_error("container machine {} stopped while booting (see 'container machine logs {}')",
-                              name, name);
+        if (seen && !st) {
+            std::string hint = inotify_hint(dir, log_from);
+            return make_error("container machine {} stopped while booting{}{} (see 'container machine logs {}')",
+                              name, hint.empty() ? "" : ": ", hint, name);
+        }
         if (!seen && sup > 0 && process_start_time(sup) == 0 && !machines.state(name) &&
             !fs::exists(dir + "/boot-error")) { // (written just before it exited: the loop reports it)
             // Gone before it recorded anything: systemd-run could not make the scope, or the binary

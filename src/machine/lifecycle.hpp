@@ -20,8 +20,9 @@ struct CreateOptions {
 Result<MachineConfig> create(Machines& machines, const CreateOptions& opts);
 
 // Boots the machine unless it runs; returns when it is ready, or fails with the supervisor's reason.
-// `self_exe` is the binary to start as the supervisor.
-Result<void> start(Machines& machines, const std::string& name, const std::string& self_exe);
+// `self_exe` is the binary to start as the supervisor. What it returns is a warning for the user, empty
+// when there is none: a machine that booted although its console says a resource ran out.
+Result<std::string> start(Machines& machines, const std::string& name, const std::string& self_exe);
 
 // Stops the machine if it runs: its init gets the stop request, then SIGKILL after `timeout_s`.
 Result<void> stop(Machines& machines, const std::string& name, int timeout_s);
