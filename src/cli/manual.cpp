@@ -58,11 +58,17 @@ const std::map<std::string, Page>& pages() {
           "and login shell, with passwordless sudo; an image may bring its own /etc/machine/create-user.sh.\n\n"
           "A machine that cannot boot (its provisioning failed, or systemd has no cgroup to delegate on this "
           "host) stays, stopped: the error says why, 'machine logs --boot' shows more, and 'machine start' "
-          "tries again.",
+          "tries again.\n\n"
+          "-v SRC:DST[:ro] (or --mount type=bind,source=SRC,target=DST[,readonly]) shares another host "
+          "directory or file at DST, as the home is shared: your files are yours inside, and a read-only one "
+          "stays so even for root in the machine. DST may not be /, over /proc, /sys or /dev, or over the home "
+          "mount, and no link inside the machine is followed on the way to it.",
           "# A Debian machine named dev, limited to 2 CPUs and 4 GiB\n"
           "$ container machine create debian:bookworm --name dev --cpus 2 --memory 4G\n"
           "# Created but not booted, with the home shared read-only\n"
-          "$ container machine create debian:bookworm --name ro --home-mount ro --no-boot"}},
+          "$ container machine create debian:bookworm --name ro --home-mount ro --no-boot\n"
+          "# With a data disk shared and a directory read-only\n"
+          "$ container machine create debian:bookworm --name dev -v /mnt/data:/data -v /opt/sdk:/opt/sdk:ro"}},
         {"machine commit",
          {"",
           "Make a new image, IMAGE, from the machine's own files: its overlay layer becomes one more layer on "
@@ -86,7 +92,7 @@ const std::map<std::string, Page>& pages() {
         {"machine inspect",
          {"",
           "Print the machine's configuration and state as JSON: image, platform, status, limits (and which "
-          "are not enforced on this host), home mount, id range of a root-run machine.",
+          "are not enforced on this host), home mount, extra mounts, id range of a root-run machine.",
           "$ container machine inspect dev"}},
         {"machine list",
          {"",
@@ -112,8 +118,13 @@ const std::map<std::string, Page>& pages() {
         {"machine set",
          {"[OPTIONS] KEY=VALUE...",
           "Change a machine's settings; they take effect at its next start. Keys: cpus, memory (at least 1G), "
-          "home-mount (rw, ro or none), virtualization (true or false, needs /dev/kvm).",
-          "$ container machine set -n dev cpus=4 memory=8G\n$ container machine stop dev"}},
+          "home-mount (rw, ro or none), virtualization (true or false, needs /dev/kvm), mounts (extra mounts: "
+          "each mounts=SRC:DST[:ro], -v or --mount given replaces the list; mounts= removes them all), "
+          "desktop (true or false: whether run forwards your display, sound and session bus), gpu (true or "
+          "false: whether /dev/dri and NVIDIA devices are passed through).",
+          "$ container machine set -n dev cpus=4 memory=8G\n$ container machine stop dev\n"
+          "# Share /mnt/data at /data from the next start on; later remove every extra mount\n"
+          "$ container machine set -n dev -v /mnt/data:/data\n$ container machine set -n dev mounts="}},
         {"machine set-default",
          {"", "Make NAME the machine that commands use when given no name.", "$ container machine set-default dev"}},
         {"machine start",
