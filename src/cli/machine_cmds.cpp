@@ -41,7 +41,7 @@ struct MachineOptions {
     std::string name, image, format = "table", platform, user, workdir;
     std::vector<std::string> names, env, env_files;
     bool no_boot = false, set_default = false, quiet = false, force = false, root = false, tty = false,
-         interactive = false, detach = false, boot_log = false, follow = false;
+         interactive = false, detach = false, boot_log = false, follow = false, no_desktop = false;
     int time = 10;
     int lines = -1;
     // Values of the settings table's flags (`create` and `set`), by the flag's names.
@@ -477,6 +477,12 @@ Result<int> do_run(MachineOptions& o) {
         spec.cgroups.push_back(cg);
     spec.cpus = runtime::parse_cpu_list(st->cpu_list);
     spec.filter_file = c->machines.dir(name) + "/seccomp.bpf";
+    // The caller's display, sound and session bus, from the named variables only (runtime/desktop.hpp).
+    runtime::DesktopPlan desktop;
+    if (!o.no_desktop && machine::desktop_on(boot)) {
+        desktop = runtime::plan_desktop([](const char* n) { return std::getenv(n); });
+        spec.desktop = &desktop;
+    }
     std::fflush(stdout);
     int status = TRY(runtime::exec_in_machine(st->init_pid, spec));
     if (o.detach) fmt::print("{}\n", name);
@@ -565,6 +571,8 @@ void add_machine_commands(CLI::App& app, Action& action) {
     run->add_flag("-t,--tty", o->tty, "Allocate a pseudo-terminal");
     run->add_flag("-i,--interactive", o->interactive, "Keep stdin open");
     run->add_flag("-d,--detach", o->detach, "Run in the background and print the machine ID");
+    run->add_flag("--no-desktop", o->no_desktop,
+                  "Do not forward your display, sound and session bus (Wayland, X11, PulseAudio, PipeWire, D-Bus)");
     bind(run, [](MachineOptions& x) { return do_run(x); });
 
     CLI::App* set =

@@ -60,7 +60,9 @@ struct BootConfig {
     std::string home_mount = "rw";
     bool virtualization = false;
     std::vector<ExtraMount> mounts;
-    bool desktop = true; // `run` forwards the caller's display, sound and session bus
+    // Whether `run` forwards the caller's display, sound and session bus: "true", "false", or "auto" (when
+    // home-mount is rw, that is when the machine already acts as the user on the host).
+    std::string desktop = "auto";
     bool gpu = true;     // /dev/dri and NVIDIA nodes are passed through when the host has them
 };
 

@@ -29,6 +29,7 @@ Result<bool> parse_bool(const std::string& key, const std::string& v) {
     std::string l = lower(v);
     if (l == "true" || l == "t") return true;
     if (l == "false" || l == "f") return false;
+    if (key == "desktop") return make_error("invalid value '{}' for desktop. Expected 'auto', 'true' or 'false'.", v);
     return make_error("invalid value '{}' for {}. Expected 'true' or 'false'.", v, key);
 }
 
@@ -174,13 +175,19 @@ const std::vector<Row>& rows() {
            {"--mount", "type=bind,source=SRC,target=DST[,readonly]", "Share a host path (repeatable)"}},
           {}, "mounts=<SRC:DST[:ro]> (repeatable; mounts= removes them)", Arity::list, Shown::inspect},
          parse_mounts, mounts_to_json, mounts_from_json, false, check_mounts},
-        {{"desktop", "desktop", {}, {"true", "false"}, "desktop=<true|false>", Arity::one, Shown::inspect},
+        {{"desktop", "desktop", {}, {"auto", "true", "false"}, "desktop=<auto|true|false>", Arity::one,
+          Shown::inspect},
          [](BootConfig& b, const std::string& v, const HostFacts&) -> Result<void> {
-             b.desktop = TRY(parse_bool("desktop", v));
+             std::string l = lower(v);
+             if (l == "auto") {
+                 b.desktop = l;
+                 return {};
+             }
+             b.desktop = TRY(parse_bool("desktop", v)) ? "true" : "false";
              return {};
          },
          [](const BootConfig& b) -> json { return b.desktop; },
-         [](BootConfig& b, const json& j) { b.desktop = j.get<bool>(); }},
+         [](BootConfig& b, const json& j) { b.desktop = j.get<std::string>(); }},
         {{"gpu", "gpu", {}, {"true", "false"}, "gpu=<true|false>", Arity::one, Shown::inspect},
          [](BootConfig& b, const std::string& v, const HostFacts&) -> Result<void> {
              b.gpu = TRY(parse_bool("gpu", v));
@@ -208,6 +215,10 @@ const std::vector<SettingInfo>& settings_table() {
         return v;
     }();
     return infos;
+}
+
+bool desktop_on(const BootConfig& b) {
+    return b.desktop == "true" || (b.desktop == "auto" && b.home_mount == "rw");
 }
 
 HostFacts host_facts(const std::string& home) {

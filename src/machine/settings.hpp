@@ -72,4 +72,7 @@ nlohmann::json settings_json(const BootConfig& b, Shown where);
 Result<ExtraMount> parse_mount(const std::string& text);
 std::string mount_text(const ExtraMount& m); // the SRC:DST[:ro] form
 
+// Whether `run` forwards the desktop for a machine so configured (desktop=auto: when home-mount is rw).
+bool desktop_on(const BootConfig& b);
+
 } // namespace ctr::machine

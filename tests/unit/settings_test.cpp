@@ -61,8 +61,14 @@ TEST(Settings, MountsAreAListThatReplacesAndClears) {
     auto back = boot_config_from_json(boot_config_to_json(*r));
     ASSERT_TRUE(back);
     EXPECT_EQ(back->mounts, r->mounts);
-    EXPECT_TRUE(back->desktop);
+    EXPECT_EQ(back->desktop, "auto");
     EXPECT_TRUE(back->gpu);
+    EXPECT_TRUE(desktop_on(*back));
+    EXPECT_FALSE(desktop_on(*apply_settings(*back, {{"home-mount", "ro"}}, HostFacts{})));
+    EXPECT_TRUE(desktop_on(*apply_settings(*back, {{"home-mount", "ro"}, {"desktop", "TRUE"}}, HostFacts{})));
+    EXPECT_FALSE(desktop_on(*apply_settings(*back, {{"desktop", "f"}}, HostFacts{})));
+    EXPECT_EQ(apply_settings(*back, {{"desktop", "x"}}, HostFacts{}).error().message,
+              "invalid value 'x' for desktop. Expected 'auto', 'true' or 'false'.");
 }
 
 TEST(Settings, MountProblemsOneLineEach) {
