@@ -528,6 +528,7 @@ void add_machine_commands(CLI::App& app, Action& action) {
     bind(create, [](MachineOptions& x) { return do_create(x); });
 
     add_commit_command(m, action);
+    add_export_app_command(m, action);
 
     CLI::App* del = m->add_subcommand("delete", "Delete container machines (stopping them first)");
     del->alias("rm");

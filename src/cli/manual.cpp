@@ -89,6 +89,16 @@ const std::map<std::string, Page>& pages() {
           "Stop each machine named (cleanly, or at once with -f) and delete it with its files. Every name is "
           "processed; a failure prints one line and the exit status is 1.",
           "# Delete two machines, killing them if they run\n$ container machine rm -f dev test"}},
+        {"machine export-app",
+         {"",
+          "Put an app of the machine in the host's launcher: writes "
+          "~/.local/share/applications/container-MACHINE-APP.desktop (and its icon, when the machine has one, "
+          "under ~/.local/share/icons/container), whose Exec runs the app through 'container machine run'. APP "
+          "is the name of a desktop entry in the machine's /usr/share/applications (org.gnome.gedit) or a "
+          "command (xeyes). The machine's entry is read from inside the machine and only its name, comment, "
+          "icon, categories and command are kept. --remove deletes what was exported.",
+          "# Launch the machine's gedit from the host's menu\n$ container machine export-app -n dev org.gnome.gedit\n"
+          "# And take it out again\n$ container machine export-app -n dev org.gnome.gedit --remove"}},
         {"machine inspect",
          {"",
           "Print the machine's configuration and state as JSON: image, platform, status, limits (and which "
@@ -109,12 +119,19 @@ const std::map<std::string, Page>& pages() {
           "machine first if it is stopped. Without CMD you get your login shell on a terminal. The command "
           "starts in your current directory when that is inside your home, else in your home.\n\n"
           "The command gets no descriptor, terminal, keyring or environment of yours except stdio (through a "
-          "terminal of the machine's when yours is one), TERM, SSH_AUTH_SOCK and what -e and --env-file pass. "
-          "The exit status is the command's.",
+          "terminal of the machine's when yours is one), TERM, SSH_AUTH_SOCK, your desktop (below) and what -e "
+          "and --env-file pass. The exit status is the command's.\n\n"
+          "Graphical apps: when you have them, your Wayland socket (WAYLAND_DISPLAY), X11 display (DISPLAY, "
+          "/tmp/.X11-unix and the display's cookie from XAUTHORITY), PulseAudio and PipeWire sockets and D-Bus "
+          "session bus are put in the command's XDG_RUNTIME_DIR, /run/user/UID in the machine (yours, mode "
+          "0700), at each run. This is on by default for a machine whose home is shared read-write "
+          "(desktop=auto), off for ro and none; 'machine set desktop=true|false' decides otherwise, and "
+          "--no-desktop turns it off for one command.",
           "# A shell\n$ container machine run -n dev\n# A command, as root\n"
           "$ container machine run -n dev --root -- apt-get install -y build-essential\n"
           "# With an environment variable, from another directory\n"
-          "$ container machine run -n dev -e CC=clang -w /src -- make"}},
+          "$ container machine run -n dev -e CC=clang -w /src -- make\n"
+          "# A graphical app on your display, in the background\n$ container machine run -n dev -d -- gedit"}},
         {"machine set",
          {"[OPTIONS] KEY=VALUE...",
           "Change a machine's settings; they take effect at its next start. Keys: cpus, memory (at least 1G), "

@@ -108,4 +108,45 @@ session env DBUS_SESSION_BUS_ADDRESS="unix:path=$rt/bus" "$C" machine run -n d -
     fail "dbus-send in the machine: $(cat "$T/dbus.out")"
 grep -q 'string "' "$T/dbus.out" || fail "no bus id: $(cat "$T/dbus.out")"
 
+# --- export-app: the host entry's Exec starts the app in the machine, on the host's display. ---
+note "export-app"
+apps=$home/.local/share/applications
+on_exit "rm -f '$apps/container-d-xeyes.desktop' '$apps/container-d-evil.desktop'"
+# The first xeyes goes: its window is closed from the host.
+close_xeyes() {
+    local w
+    for w in $(x xdotool search --name '^xeyes$' 2>/dev/null); do x xdotool windowkill "$w" 2>/dev/null || true; done
+    for _ in $(seq 50); do [[ -z $(x xdotool search --name '^xeyes$' 2>/dev/null) ]] && return; sleep 0.1; done
+    fail "xeyes windows stay"
+}
+close_xeyes
+$run "$C" machine export-app -n d xeyes >"$T/export.out" || fail "export-app xeyes"
+[[ $(cat "$T/export.out") == "$apps/container-d-xeyes.desktop" ]] || fail "export-app output: $(cat "$T/export.out")"
+exec_line=$(grep '^Exec=' "$apps/container-d-xeyes.desktop" | cut -d= -f2-)
+[[ $exec_line == "$C machine run -n d -- "* ]] || fail "Exec line: $exec_line"
+x bash -c "$exec_line" >/dev/null 2>&1 &
+win=
+for _ in $(seq 100); do
+    win=$(x xdotool search --name '^xeyes$' 2>/dev/null | head -1) && [[ -n $win ]] && break
+    sleep 0.1
+done
+[[ -n $win ]] || fail "the exported entry's Exec did not start xeyes on the host's display"
+close_xeyes
+# A hostile entry: only the allowed keys come over, Exec stays behind `container machine run`, and an
+# icon that is a link in the machine is read inside the machine (never the host's file it names).
+$run "$C" machine run -n d --root -- sh -c 'mkdir -p /usr/share/pixmaps /usr/share/applications && ln -sf /etc/hostname /usr/share/pixmaps/evil.png
+printf "%s\n" "[Desktop Entry]" "Type=Application" "Name=Evil" "Exec=sh -c \"echo pwned\"" "TryExec=/bin/false" \
+    "DBusActivatable=true" "Icon=evil" "X-Hook=run" "[Desktop Action x]" "Exec=/bin/evil" >/usr/share/applications/evil.desktop'
+$run "$C" machine export-app -n d evil >/dev/null || fail "export-app evil"
+entry=$apps/container-d-evil.desktop
+grep -q '^Exec=.* machine run -n d -- sh -c "echo pwned"$' "$entry" || fail "hostile Exec: $(cat "$entry")"
+grep -Eq '^(TryExec|DBusActivatable|X-Hook)=' "$entry" && fail "hostile keys carried over: $(cat "$entry")"
+[[ $(grep -c '^Exec=' "$entry") == 1 ]] || fail "more than one Exec: $(cat "$entry")"
+icon=$(grep '^Icon=' "$entry" | cut -d= -f2-)
+[[ $(cat "$icon") == d ]] || fail "the icon is not the machine's /etc/hostname: $(cat "$icon")"
+$run "$C" machine export-app -n d evil --remove >/dev/null || fail "export-app --remove"
+[[ ! -e $entry && ! -e $icon ]] || fail "--remove left files"
+expect_error "evil of container machine d is not exported" $run "$C" machine export-app -n d evil --remove
+expect_error "nosuchapp has no desktop entry and is no command" $run "$C" machine export-app -n d nosuchapp
+expect_error "invalid app name" $run "$C" machine export-app -n d ../x
 echo PASS
