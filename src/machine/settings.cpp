@@ -171,7 +171,7 @@ const std::vector<Row>& rows() {
          [](const BootConfig& b) -> json { return b.virtualization; },
          [](BootConfig& b, const json& j) { b.virtualization = j.get<bool>(); }},
         {{"mounts", "mounts",
-          {{"-v,--volume", "SRC:DST[:ro|rw]", "Share a host path at DST in the machine (repeatable)"},
+          {{"-v,--volume", "SRC:DST[:MODE]", "Share a host path at DST in the machine, MODE ro or rw (repeatable)"},
            {"--mount", "type=bind,source=SRC,target=DST[,readonly]", "Share a host path (repeatable)"}},
           {}, "mounts=<SRC:DST[:ro]> (repeatable; mounts= removes them)", Arity::list, Shown::inspect},
          parse_mounts, mounts_to_json, mounts_from_json, false, check_mounts},
