@@ -352,7 +352,13 @@ Result<int> do_set(const MachineOptions& o) {
     machine::BootConfig next = TRY(std::move(applied));
     auto w = c->machines.write_boot_config(name, next);
     if (!w) return wrap(std::move(w).error(), "failed to set container machine config");
-    if (c->machines.status(name) != machine::Status::stopped)
+    // The note is for settings boot applies; `desktop` is read by each `run`.
+    bool at_boot = std::any_of(settings.begin(), settings.end(), [](const machine::Setting& st) {
+        for (const auto& row : machine::settings_table())
+            if (st.first == row.key) return row.when == machine::When::next_boot;
+        return true;
+    });
+    if (at_boot && c->machines.status(name) != machine::Status::stopped)
         fmt::print(stderr, "Note: Changes will take effect after stopping and restarting '{}'.\n", name);
     fmt::print("{}\n", name);
     return 0;

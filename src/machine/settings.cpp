@@ -176,7 +176,7 @@ const std::vector<Row>& rows() {
           {}, "mounts=<SRC:DST[:ro]> (repeatable; mounts= removes them)", Arity::list, Shown::inspect},
          parse_mounts, mounts_to_json, mounts_from_json, false, check_mounts},
         {{"desktop", "desktop", {}, {"auto", "true", "false"}, "desktop=<auto|true|false>", Arity::one,
-          Shown::inspect},
+          Shown::inspect, When::next_run},
          [](BootConfig& b, const std::string& v, const HostFacts&) -> Result<void> {
              std::string l = lower(v);
              if (l == "auto") {

@@ -32,6 +32,9 @@ struct SettingFlag {
 // Where `inspect` and `ls` show a setting.
 enum class Shown { list_and_inspect, inspect };
 
+// When a changed setting takes effect: at the machine's next boot (`set` says so), or at the next `run`.
+enum class When { next_boot, next_run };
+
 // A setting whose key may be given several times: each value adds one element, an empty value
 // (`mounts=`) empties the list; given at all, the list replaces the machine's.
 enum class Arity { one, list };
@@ -44,6 +47,7 @@ struct SettingInfo {
     const char* help;                // `key=<…>` in set's help
     Arity arity;
     Shown shown;
+    When when = When::next_boot;
 };
 const std::vector<SettingInfo>& settings_table();
 

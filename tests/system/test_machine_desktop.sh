@@ -75,7 +75,8 @@ x "$C" machine run -n d -- sh -c 'cat "$XAUTHORITY"' >"$T/inside.xauth"
 # --no-desktop and desktop=false: nothing of it inside.
 [[ -z $(x "$C" machine run -n d --no-desktop -- sh -c 'echo $DISPLAY$XDG_RUNTIME_DIR$XAUTHORITY') ]] ||
     fail "--no-desktop still forwards"
-$run "$C" machine set -n d desktop=false >/dev/null 2>&1
+$run "$C" machine set -n d desktop=false >/dev/null 2>"$T/set.err" || fail "set desktop=false"
+[[ ! -s $T/set.err ]] || fail "desktop= is read by each run, yet set says: $(cat "$T/set.err")"
 [[ -z $(x "$C" machine run -n d -- sh -c 'echo $DISPLAY$XDG_RUNTIME_DIR') ]] || fail "desktop=false still forwards"
 $run "$C" machine set -n d desktop=auto >/dev/null 2>&1
 
