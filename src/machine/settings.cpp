@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <map>
 
 #include "base/size.hpp"
@@ -95,6 +96,12 @@ Result<void> parse_mounts(BootConfig& b, const std::string& v, const HostFacts&)
     ExtraMount m = TRY(parse_mount(v));
     auto problems = mount_problems(m);
     if (!problems.empty()) return make_error("{}", join(problems, "\n"));
+    // Stored as its real path: boot then opens it with no link followed (supervisor.cpp), so a link a
+    // machine plants on the way later is refused instead of followed.
+    if (char* real = ::realpath(m.source.c_str(), nullptr)) {
+        m.source = real;
+        ::free(real);
+    }
     for (const auto& other : b.mounts)
         if (other.target == m.target) return make_error("mount target '{}' is given twice", m.target);
     b.mounts.push_back(std::move(m));

@@ -382,14 +382,29 @@ int supervise(const std::string& name) {
                       : boot->home_mount == "none" ? runtime::HomeMount::none
                                                    : runtime::HomeMount::rw;
     spec.data_dir = store::data_dir();
+    // Extra mounts' sources, opened now with no link followed anywhere on the path: `set` stored each as
+    // its real path, so a link found there now was put there later, perhaps by a machine through a
+    // shared directory, and would lead the mount (as us, as root for a root-run machine) elsewhere.
+    // Each open is on its own safe; they are repeated in each mount namespace the source is cloned in
+    // (open_tree clones only a mount of the caller's own namespace).
+    auto open_source = [](const std::string& path) {
+        return UniqueFd(fs::openat2_raw(AT_FDCWD, path.c_str(), O_PATH | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS));
+    };
     for (const auto& m : boot->mounts) {
+        UniqueFd fd = open_source(m.source);
         struct stat st {};
-        if (::stat(m.source.c_str(), &st) != 0)
+        if (!fd.valid() && errno == ELOOP)
+            return fail(fmt::format("mount source '{}' has a link on its path, which it did not have when it was set "
+                                    "(set it again by its real path, or machine set -n {} mounts= to remove it)",
+                                    m.source, name));
+        if (!fd.valid() || ::fstat(fd.get(), &st) != 0)
             return fail(fmt::format("mount source '{}' does not exist (machine set -n {} mounts= removes the "
                                     "machine's extra mounts)",
                                     m.source, name));
         spec.extra_mounts.push_back({"", m.source, m.target, m.read_only, S_ISDIR(st.st_mode)});
     }
+    // What open_tree is given: the source opened so, through its magic link.
+    auto source_path = [](const UniqueFd& fd) { return fmt::format("/proc/self/fd/{}", fd.get()); };
     spec.kvm = boot->virtualization;
     if (boot->gpu) spec.gpu_devices = gpu_devices();
     if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) spec.ssh_auth_sock = sock;
@@ -523,7 +538,9 @@ int supervise(const std::string& name) {
             auto ns = runtime::make_userns_fd(view);
             if (!ns) return fail(ns.error().message);
             for (const auto& m : spec.extra_mounts) {
-                auto tree = runtime::idmapped_tree(m.host_path, ns->get());
+                UniqueFd source = open_source(m.host_path);
+                if (!source.valid()) return fail(fmt::format("open the mount source '{}': {}", m.host_path, std::strerror(errno)));
+                auto tree = runtime::idmapped_tree(source_path(source), ns->get());
                 if (!tree) return fail(tree.error().message);
                 idmapped_mounts.push_back(std::move(tree).value());
             }
@@ -634,8 +651,11 @@ int supervise(const std::string& name) {
     for (size_t i = 0; i < spec.extra_mounts.size(); ++i) {
         runtime::ExtraBind& m = spec.extra_mounts[i];
         UniqueFd tree = i < idmapped_mounts.size() ? std::move(idmapped_mounts[i]) : UniqueFd();
-        if (!tree.valid())
-            tree.reset(::open_tree(AT_FDCWD, m.host_path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+        if (!tree.valid()) {
+            UniqueFd source = open_source(m.host_path);
+            if (!source.valid()) return fail(fmt::format("open the mount source '{}': {}", m.host_path, std::strerror(errno)));
+            tree.reset(::open_tree(AT_FDCWD, source_path(source).c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+        }
         if (!tree.valid()) return fail(fmt::format("clone the mount source \"{}\": {}", m.host_path, std::strerror(errno)));
         std::string at = fmt::format("{}/mounts/{}", dir, i);
         if (auto r = fs::make_dirs(dir + "/mounts", 0700); !r) return fail(r.error().message);

@@ -82,6 +82,16 @@ mounts_case() {
     $run "$C" machine set -n m -v "$src:/planted" >/dev/null 2>&1
     $run "$C" machine stop m >/dev/null
     expect_error "/planted" $run "$C" machine start m
+    # A link the machine puts on a source's path (here through another, writable mount) is refused at
+    # the next boot, not followed: it would bind whatever the machine chose (for root, the host's /).
+    $run mkdir -p "$src/inner"
+    $run "$C" machine set -n m -v "$src:/data" -v "$src/inner:/inner:ro" >/dev/null 2>&1 || fail "set two mounts"
+    $run "$C" machine start m >/dev/null || fail "start with two mounts"
+    $run "$C" machine run -n m -- sh -c 'rmdir /data/inner && ln -s / /data/inner' || fail "plant a link in the source"
+    [[ -L $src/inner ]] || fail "the link did not reach the host"
+    $run "$C" machine stop m >/dev/null
+    expect_error "mount source '$src/inner' has a link on its path" $run "$C" machine start m
+    rm -f "$src/inner"
     $run "$C" machine set -n m mounts= >/dev/null 2>&1 || fail "set mounts="
     [[ $($run "$C" machine inspect m | field 'd[0]["mounts"]') == "[]" ]] || fail "mounts= left mounts"
     $run "$C" machine start m >/dev/null || fail "start after mounts="
