@@ -29,14 +29,16 @@ namespace {
 constexpr const char* k_runtime = "@RUNTIME@";
 constexpr size_t k_max_xauthority = 1 << 20;
 
+// The socket itself, not a link to one: a path such as PULSE_SERVER's may lie in a directory a machine
+// can write (the shared home), and a link planted there would hand it another socket of the user's.
 bool is_socket(const std::string& p) {
     struct stat st {};
-    return !p.empty() && p[0] == '/' && ::stat(p.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+    return !p.empty() && p[0] == '/' && ::lstat(p.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 bool is_dir(const std::string& p) {
     struct stat st {};
-    return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 // The display number of a local X display (":0", ":1.0", "unix:2"), or nothing for a remote one.
@@ -163,7 +165,8 @@ Result<std::vector<UniqueFd>> take_desktop_sockets(const DesktopPlan& plan) {
         if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) ::_exit(1);
         for (const auto& s : plan.sockets) {
             UniqueFd tree(::open_tree(AT_FDCWD, s.host_path.c_str(),
-                                      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (s.dir ? AT_RECURSIVE : 0)));
+                                      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW |
+                                          (s.dir ? AT_RECURSIVE : 0)));
             bool sent = tree.valid() ? send_fd(child.get(), tree.get()) : ::send(child.get(), "-", 1, 0) == 1;
             if (!sent) ::_exit(1);
         }
