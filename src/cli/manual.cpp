@@ -137,8 +137,9 @@ const std::map<std::string, Page>& pages() {
           "Change a machine's settings; they take effect at its next start. Keys: cpus, memory (at least 1G), "
           "home-mount (rw, ro or none), virtualization (true or false, needs /dev/kvm), mounts (extra mounts: "
           "each mounts=SRC:DST[:ro], -v or --mount given replaces the list; mounts= removes them all), "
-          "desktop (true or false: whether run forwards your display, sound and session bus), gpu (true or "
-          "false: whether /dev/dri and NVIDIA devices are passed through).",
+          "desktop (auto, true or false: whether run forwards your display, sound and session bus; auto: when "
+          "the home is shared rw; read by each run, so it needs no restart), gpu (true or false: whether "
+          "/dev/dri and NVIDIA devices are passed through).",
           "$ container machine set -n dev cpus=4 memory=8G\n$ container machine stop dev\n"
           "# Share /mnt/data at /data from the next start on; later remove every extra mount\n"
           "$ container machine set -n dev -v /mnt/data:/data\n$ container machine set -n dev mounts="}},
