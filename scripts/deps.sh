@@ -14,7 +14,7 @@ tests=(skopeo umoci podman mmdebstrap busybox-static docker-registry zstd python
     qemu-system-x86 openssh-client e2fsprogs patchelf)
 # tests/system/test_machine_desktop.sh: a display, a compositor and a sound server started by the test, and
 # the clients that look at them from the host.
-desktop=(xvfb xauth weston pulseaudio x11-apps x11-utils xdotool imagemagick wayland-utils pulseaudio-utils dbus)
+desktop=(xvfb xauth weston pulseaudio pipewire pipewire-bin x11-apps x11-utils xdotool imagemagick wayland-utils pulseaudio-utils dbus)
 missing=()
 for p in "${build[@]}" "${fuzz[@]}" "${runtime[@]}" "${tests[@]}" "${desktop[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,13 +3,15 @@
 # Desktop forwarding in `machine run` (issue #18, SPEC §13), as the unprivileged user: X11 under an Xvfb
 # the test starts (xeyes from the machine makes a window the host finds, and a screenshot shows it),
 # Wayland under a headless weston (wayland-info inside lists its globals), PulseAudio (pactl info inside
-# reaches the host's server), the D-Bus session bus, XDG_RUNTIME_DIR inside (the user's, 0700), the
-# Xauthority cookie from a non-default XAUTHORITY, and --no-desktop / desktop=false turning it all off.
+# reaches the host's server), PipeWire (pw-cli inside reaches its core), the D-Bus session bus,
+# XDG_RUNTIME_DIR inside (the user's, 0700), the Xauthority cookie from a non-default XAUTHORITY,
+# --no-desktop / desktop=false turning it all off, and export-app (its Exec starts the app; a hostile
+# entry gets nothing through).
 source "$(dirname "$0")/lib.sh"
 
 is_root || skip "needs root: builds the Debian desktop image with mmdebstrap"
 have_test_user || skip "needs the test user $TEST_USER"
-for tool in Xvfb xauth xwininfo xdotool import weston pulseaudio dbus-daemon; do
+for tool in Xvfb xauth xwininfo xdotool import weston pulseaudio pipewire dbus-daemon; do
     command -v "$tool" >/dev/null || skip "needs $tool on the host (scripts/deps.sh)"
 done
 bash "$FIX/debian-rootfs.sh" "$T/desktop.tar" desktop >/dev/null
@@ -98,6 +100,14 @@ for _ in $(seq 100); do [[ -S $rt/pulse/native ]] && break; sleep 0.1; done
 [[ -S $rt/pulse/native ]] || fail "pulseaudio did not start: $(cat "$T/pulse.log")"
 session "$C" machine run -n d -- pactl info >"$T/pactl.out" 2>&1 || fail "pactl info in the machine: $(cat "$T/pactl.out")"
 grep -q "^Server Name: pulseaudio" "$T/pactl.out" || fail "pactl did not reach the server: $(cat "$T/pactl.out")"
+
+# --- PipeWire: a server of the user's; pw-cli inside reaches its core. ---
+note "PipeWire"
+server pipewire pipewire
+for _ in $(seq 100); do [[ -S $rt/pipewire-0 ]] && break; sleep 0.1; done
+[[ -S $rt/pipewire-0 ]] || fail "pipewire did not start: $(cat "$T/pipewire.log")"
+session "$C" machine run -n d -- pw-cli info 0 >"$T/pw.out" 2>&1 || fail "pw-cli in the machine: $(cat "$T/pw.out")"
+grep -q "type: PipeWire:Interface:Core" "$T/pw.out" || fail "pw-cli did not reach the core: $(cat "$T/pw.out")"
 
 # --- D-Bus session bus: the host's bus answers a call from the machine. ---
 note "D-Bus"
