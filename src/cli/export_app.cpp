@@ -44,7 +44,8 @@ Result<std::pair<int, std::string>> run_in_machine(const std::string& name, cons
     if (::pipe2(out, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
     UniqueFd r(out[0]), w(out[1]);
     std::string exe = self_path();
-    std::vector<std::string> args = {exe, "machine", "run", "-n", name, "--no-desktop", "--", "sh", "-c", script, "sh", arg};
+    std::vector<std::string> args = {exe,  "machine", "run", "-n",   name, "--no-desktop",
+                                     "--", "sh",      "-c",  script, "sh", arg};
     std::vector<char*> argv;
     for (auto& a : args)
         argv.push_back(a.data());
@@ -91,7 +92,8 @@ constexpr const char* k_find_entry =
 
 // The first line names the extension, the rest is the icon.
 constexpr const char* k_find_icon =
-    "case $1 in /*) for e in png svg xpm; do case $1 in *.$e) [ -f \"$1\" ] && { echo $e; exec cat \"$1\"; };; "
+    "case $1 in /*) for e in png svg xpm; do case $1 in *.$e) [ -f \"$1\" ] && { echo $e; exec cat \"$1\"; "
+    "};; "
     "esac; done; exit 3;; esac; "
     "for f in /usr/share/icons/hicolor/scalable/apps/$1.svg /usr/share/icons/hicolor/256x256/apps/$1.png "
     "/usr/share/icons/hicolor/128x128/apps/$1.png /usr/share/icons/hicolor/64x64/apps/$1.png "
@@ -145,7 +147,8 @@ Result<int> do_export(const ExportFlags& f) {
     }
     TRY(fs::make_dirs(apps, 0755));
     // Replaced by rename, never written through: a link put there is replaced, not followed.
-    TRY(fs::write_file_atomic(entry_path, machine::host_desktop_entry(e, self_path(), name, icon_path), 0644));
+    TRY(fs::write_file_atomic(entry_path, machine::host_desktop_entry(e, self_path(), name, icon_path),
+                              0644));
     fmt::print("{}\n", entry_path);
     return 0;
 }
@@ -155,10 +158,12 @@ Result<int> do_export(const ExportFlags& f) {
 void add_export_app_command(CLI::App* machine, Action& action) {
     auto f = std::make_shared<ExportFlags>();
     CLI::App* sub = machine->add_subcommand(
-        "export-app", "Add a machine's app to the host's launcher (a .desktop entry that runs it in the machine)");
+        "export-app",
+        "Add a machine's app to the host's launcher (a .desktop entry that runs it in the machine)");
     sub->add_option("-n,--name", f->machine, "Container machine ID (uses default if not specified)")
         ->type_name(k_machine_type);
-    sub->add_option("app", f->app, "The app: its desktop entry's name (org.gnome.gedit) or a command")->required();
+    sub->add_option("app", f->app, "The app: its desktop entry's name (org.gnome.gedit) or a command")
+        ->required();
     sub->add_flag("--remove", f->remove, "Remove the entry (and icon) exported before");
     sub->fallthrough();
     sub->callback([&action, f] { action = [f] { return do_export(*f); }; });

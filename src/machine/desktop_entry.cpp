@@ -21,8 +21,9 @@ bool clean(const std::string& v) {
 
 // A word of an Exec line quoted as the spec wants when it holds anything but safe characters.
 std::string exec_arg(const std::string& s) {
-    if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+=:,@") ==
-                          std::string::npos)
+    if (!s.empty() &&
+        s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+=:,@") ==
+            std::string::npos)
         return s;
     std::string out = "\"";
     for (char c : s) {
@@ -41,7 +42,8 @@ std::string exec_arg(const std::string& s) {
 
 bool safe_name(const std::string& s) {
     return !s.empty() && s.size() <= 200 && s != "." && s != ".." &&
-           s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+") == std::string::npos;
+           s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+") ==
+               std::string::npos;
 }
 
 Result<DesktopEntry> parse_desktop_entry(const std::string& text) {
@@ -61,24 +63,34 @@ Result<DesktopEntry> parse_desktop_entry(const std::string& text) {
             key.pop_back();
         value.erase(0, value.find_first_not_of(' '));
         if (!clean(value)) continue; // not ours to repair: the key is left out
-        if (key == "Type") application = value == "Application";
-        else if (key == "Name") e.name = value;
-        else if (key == "GenericName") e.generic_name = value;
-        else if (key == "Comment") e.comment = value;
-        else if (key == "Icon") e.icon = value;
-        else if (key == "Categories") e.categories = value;
-        else if (key == "Exec") e.exec = value;
-        else if (key == "StartupWMClass") e.startup_wm_class = value;
-        else if (key == "Terminal") e.terminal = value == "true";
+        if (key == "Type")
+            application = value == "Application";
+        else if (key == "Name")
+            e.name = value;
+        else if (key == "GenericName")
+            e.generic_name = value;
+        else if (key == "Comment")
+            e.comment = value;
+        else if (key == "Icon")
+            e.icon = value;
+        else if (key == "Categories")
+            e.categories = value;
+        else if (key == "Exec")
+            e.exec = value;
+        else if (key == "StartupWMClass")
+            e.startup_wm_class = value;
+        else if (key == "Terminal")
+            e.terminal = value == "true";
         // Everything else (TryExec, DBusActivatable, X-*, localized keys, actions) is not carried over.
     }
     if (!application) return make_error("the machine's desktop entry is not of Type=Application");
-    if (e.name.empty() || e.exec.empty()) return make_error("the machine's desktop entry has no Name or no Exec");
+    if (e.name.empty() || e.exec.empty())
+        return make_error("the machine's desktop entry has no Name or no Exec");
     return e;
 }
 
-std::string host_desktop_entry(const DesktopEntry& e, const std::string& container, const std::string& machine,
-                               const std::string& icon_path) {
+std::string host_desktop_entry(const DesktopEntry& e, const std::string& container,
+                               const std::string& machine, const std::string& icon_path) {
     std::string out = "[Desktop Entry]\nType=Application\n";
     out += fmt::format("Name={} (on {})\n", e.name, machine);
     if (!e.generic_name.empty()) out += "GenericName=" + e.generic_name + "\n";

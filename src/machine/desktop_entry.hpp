@@ -21,8 +21,8 @@ Result<DesktopEntry> parse_desktop_entry(const std::string& text);
 
 // The host's entry: Name gets " (on MACHINE)", Exec becomes `CONTAINER machine run -n MACHINE -- EXEC`
 // (EXEC as the machine wrote it, its field codes left to the launcher), Icon is `icon_path` when given.
-std::string host_desktop_entry(const DesktopEntry& e, const std::string& container, const std::string& machine,
-                               const std::string& icon_path);
+std::string host_desktop_entry(const DesktopEntry& e, const std::string& container,
+                               const std::string& machine, const std::string& icon_path);
 
 // An app or icon name usable in a file name: letters, digits, '.', '_', '-', '+'; not "." or "..".
 bool safe_name(const std::string& s);

@@ -30,7 +30,8 @@ Result<bool> parse_bool(const std::string& key, const std::string& v) {
     std::string l = lower(v);
     if (l == "true" || l == "t") return true;
     if (l == "false" || l == "f") return false;
-    if (key == "desktop") return make_error("invalid value '{}' for desktop. Expected 'auto', 'true' or 'false'.", v);
+    if (key == "desktop")
+        return make_error("invalid value '{}' for desktop. Expected 'auto', 'true' or 'false'.", v);
     return make_error("invalid value '{}' for {}. Expected 'true' or 'false'.", v, key);
 }
 
@@ -41,7 +42,7 @@ struct Row {
     Result<void> (*parse)(BootConfig& b, const std::string& value, const HostFacts& host);
     json (*to_json)(const BootConfig& b);
     void (*from_json)(BootConfig& b, const json& j); // j is the field's value; throws json::exception
-    bool required_in_json = false;                    // else a missing field keeps BootConfig's default
+    bool required_in_json = false;                   // else a missing field keeps BootConfig's default
     // Checks of the whole result (across settings); problems appended one per line. May be null.
     void (*check)(const BootConfig& b, const HostFacts& host, std::vector<std::string>& problems) = nullptr;
 };
@@ -67,7 +68,7 @@ std::vector<std::string> mount_problems(const ExtraMount& m) {
     std::vector<std::string> p;
     if (m.source.empty() || m.source[0] != '/')
         p.push_back(fmt::format("mount source '{}' is not an absolute path", m.source));
-    else if (struct stat st {}; ::stat(m.source.c_str(), &st) != 0)
+    else if (struct stat st{}; ::stat(m.source.c_str(), &st) != 0)
         p.push_back(fmt::format("mount source '{}' does not exist", m.source));
     if (m.target.empty() || m.target[0] != '/') {
         p.push_back(fmt::format("mount target '{}' is not an absolute path", m.target));
@@ -84,7 +85,8 @@ std::vector<std::string> mount_problems(const ExtraMount& m) {
     }
     for (const char* api : {"/proc", "/sys", "/dev"})
         if (under(m.target, api))
-            p.push_back(fmt::format("mount target '{}' is over {}, which the machine's runtime provides", m.target, api));
+            p.push_back(fmt::format("mount target '{}' is over {}, which the machine's runtime provides",
+                                    m.target, api));
     return p;
 }
 
@@ -112,8 +114,9 @@ void check_mounts(const BootConfig& b, const HostFacts& host, std::vector<std::s
     if (b.home_mount == "none" || host.home.empty()) return;
     for (const auto& m : b.mounts)
         if (under(m.target, host.home) || under(host.home, m.target))
-            problems.push_back(fmt::format("mount target '{}' is over the home mount {} (home-mount=none frees it)",
-                                           m.target, host.home));
+            problems.push_back(
+                fmt::format("mount target '{}' is over the home mount {} (home-mount=none frees it)",
+                            m.target, host.home));
 }
 
 json mounts_to_json(const BootConfig& b) {
@@ -129,82 +132,96 @@ void mounts_from_json(BootConfig& b, const json& j) {
                             m.value("readOnly", false)});
 }
 
-// --- the table ---
+// --- one parser per setting ---
+
+Result<void> parse_cpus(BootConfig& b, const std::string& v, const HostFacts&) {
+    bool digits = !v.empty() && std::all_of(v.begin() + (v[0] == '-' ? 1 : 0), v.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+    });
+    if (!digits || v.size() > 9) return make_error("failed to parse {} for cpus", v);
+    long n = std::stol(v);
+    if (n <= 0) return make_error("invalid CPU count '{}'. Must be a positive integer (e.g., 4).", n);
+    b.cpus = static_cast<int>(n);
+    return {};
+}
+
+Result<void> parse_memory(BootConfig& b, const std::string& v, const HostFacts&) {
+    uint64_t bytes = TRY(parse_size(v));
+    if (bytes < (1ull << 30)) return make_error("invalid memory value '{}'. Must be at least 1G.", v);
+    b.memory = bytes;
+    return {};
+}
+
+Result<void> parse_home_mount(BootConfig& b, const std::string& v, const HostFacts&) {
+    if (v != "ro" && v != "rw" && v != "none")
+        return make_error("invalid home mount option '{}'. Valid options: ro, rw, none", v);
+    b.home_mount = v;
+    return {};
+}
+
+Result<void> parse_virtualization(BootConfig& b, const std::string& v, const HostFacts& host) {
+    b.virtualization = TRY(parse_bool("virtualization", v));
+    if (b.virtualization && !host.has_kvm)
+        return make_error("virtualization=true needs /dev/kvm, and this host has none");
+    return {};
+}
+
+Result<void> parse_desktop(BootConfig& b, const std::string& v, const HostFacts&) {
+    if (lower(v) == "auto")
+        b.desktop = "auto";
+    else
+        b.desktop = TRY(parse_bool("desktop", v)) ? "true" : "false";
+    return {};
+}
+
+Result<void> parse_gpu(BootConfig& b, const std::string& v, const HostFacts&) {
+    b.gpu = TRY(parse_bool("gpu", v));
+    return {};
+}
+
+// A field of BootConfig as JSON, both ways.
+template <auto Field> json field_to_json(const BootConfig& b) {
+    return b.*Field;
+}
+template <auto Field> void field_from_json(BootConfig& b, const json& j) {
+    j.get_to(b.*Field);
+}
+#define CTR_FIELD(f) field_to_json<&BootConfig::f>, field_from_json<&BootConfig::f>
+
+// --- the table: one row per setting, in the order `set` validates them ---
 
 const std::vector<Row>& rows() {
+    using F = FlagValue;
+    // clang-format off
     static const std::vector<Row> table = {
-        {{"cpus", "cpus", {{"--cpus", "INT", "Number of CPUs (default: all)", FlagValue::positive_integer}},
+        {{"cpus", "cpus", {{"--cpus", "INT", "Number of CPUs (default: all)", F::positive_integer}},
           {"1", "2", "4", "8"}, "cpus=<number>", Arity::one, Shown::list_and_inspect},
-         [](BootConfig& b, const std::string& v, const HostFacts&) -> Result<void> {
-             bool digits = !v.empty() && std::all_of(v.begin() + (v[0] == '-' ? 1 : 0), v.end(), [](char c) {
-                 return std::isdigit(static_cast<unsigned char>(c));
-             });
-             if (!digits || v.size() > 9) return make_error("failed to parse {} for cpus", v);
-             long n = std::stol(v);
-             if (n <= 0) return make_error("invalid CPU count '{}'. Must be a positive integer (e.g., 4).", n);
-             b.cpus = static_cast<int>(n);
-             return {};
-         },
-         [](const BootConfig& b) -> json { return b.cpus; },
-         [](BootConfig& b, const json& j) { b.cpus = j.get<int>(); }, true},
+         parse_cpus, CTR_FIELD(cpus), true},
         {{"memory", "memory", {{"--memory", "SIZE", "Memory limit, e.g. 2G (default: half of host memory)"}},
           {"1G", "2G", "4G", "8G"}, "memory=<size> (e.g. 2G)", Arity::one, Shown::list_and_inspect},
-         [](BootConfig& b, const std::string& v, const HostFacts&) -> Result<void> {
-             uint64_t bytes = TRY(parse_size(v));
-             if (bytes < (1ull << 30)) return make_error("invalid memory value '{}'. Must be at least 1G.", v);
-             b.memory = bytes;
-             return {};
-         },
-         [](const BootConfig& b) -> json { return b.memory; },
-         [](BootConfig& b, const json& j) { b.memory = j.get<uint64_t>(); }, true},
+         parse_memory, CTR_FIELD(memory), true},
         {{"home-mount", "homeMount", {{"--home-mount", "rw|ro|none", "Home directory mount: rw, ro or none (default: rw)"}},
           {"rw", "ro", "none"}, "home-mount=<ro|rw|none>", Arity::one, Shown::inspect},
-         [](BootConfig& b, const std::string& v, const HostFacts&) -> Result<void> {
-             if (v != "ro" && v != "rw" && v != "none")
-                 return make_error("invalid home mount option '{}'. Valid options: ro, rw, none", v);
-             b.home_mount = v;
-             return {};
-         },
-         [](const BootConfig& b) -> json { return b.home_mount; },
-         [](BootConfig& b, const json& j) { b.home_mount = j.get<std::string>(); }},
-        {{"virtualization", "virtualization", {}, {"true", "false"}, "virtualization=<true|false>", Arity::one,
-          Shown::inspect},
-         [](BootConfig& b, const std::string& v, const HostFacts& host) -> Result<void> {
-             b.virtualization = TRY(parse_bool("virtualization", v));
-             if (b.virtualization && !host.has_kvm)
-                 return make_error("virtualization=true needs /dev/kvm, and this host has none");
-             return {};
-         },
-         [](const BootConfig& b) -> json { return b.virtualization; },
-         [](BootConfig& b, const json& j) { b.virtualization = j.get<bool>(); }},
-        {{"mounts", "mounts",
-          {{"-v,--volume", "SRC:DST[:MODE]", "Share a host path at DST in the machine, MODE ro or rw (repeatable)"},
-           {"--mount", "type=bind,source=SRC,target=DST[,readonly]", "Share a host path (repeatable)"}},
+         parse_home_mount, CTR_FIELD(home_mount)},
+        {{"virtualization", "virtualization", {},
+          {"true", "false"}, "virtualization=<true|false>", Arity::one, Shown::inspect},
+         parse_virtualization, CTR_FIELD(virtualization)},
+        {{"mounts", "mounts", {{"-v,--volume", "SRC:DST[:MODE]", "Share a host path at DST in the machine, MODE ro or rw (repeatable)"},
+                               {"--mount", "type=bind,source=SRC,target=DST[,readonly]", "Share a host path (repeatable)"}},
           {}, "mounts=<SRC:DST[:ro]> (repeatable; mounts= removes them)", Arity::list, Shown::inspect},
          parse_mounts, mounts_to_json, mounts_from_json, false, check_mounts},
-        {{"desktop", "desktop", {}, {"auto", "true", "false"}, "desktop=<auto|true|false>", Arity::one,
-          Shown::inspect, When::next_run},
-         [](BootConfig& b, const std::string& v, const HostFacts&) -> Result<void> {
-             std::string l = lower(v);
-             if (l == "auto") {
-                 b.desktop = l;
-                 return {};
-             }
-             b.desktop = TRY(parse_bool("desktop", v)) ? "true" : "false";
-             return {};
-         },
-         [](const BootConfig& b) -> json { return b.desktop; },
-         [](BootConfig& b, const json& j) { b.desktop = j.get<std::string>(); }},
-        {{"gpu", "gpu", {}, {"true", "false"}, "gpu=<true|false>", Arity::one, Shown::inspect},
-         [](BootConfig& b, const std::string& v, const HostFacts&) -> Result<void> {
-             b.gpu = TRY(parse_bool("gpu", v));
-             return {};
-         },
-         [](const BootConfig& b) -> json { return b.gpu; },
-         [](BootConfig& b, const json& j) { b.gpu = j.get<bool>(); }},
+        {{"desktop", "desktop", {},
+          {"auto", "true", "false"}, "desktop=<auto|true|false>", Arity::one, Shown::inspect, When::next_run},
+         parse_desktop, CTR_FIELD(desktop)},
+        {{"gpu", "gpu", {},
+          {"true", "false"}, "gpu=<true|false>", Arity::one, Shown::inspect},
+         parse_gpu, CTR_FIELD(gpu)},
     };
+    // clang-format on
     return table;
 }
+
+#undef CTR_FIELD
 
 const Row* find_row(const std::string& key) {
     for (const auto& r : rows())
@@ -313,7 +330,8 @@ Result<ExtraMount> parse_mount(const std::string& text) {
     ExtraMount m;
     if (text.rfind("type=", 0) == 0) {
         auto usage = [&] {
-            return make_error("invalid mount '{}': expected type=bind,source=SRC,target=DST[,readonly]", text);
+            return make_error("invalid mount '{}': expected type=bind,source=SRC,target=DST[,readonly]",
+                              text);
         };
         bool bind = false;
         for (const auto& field : split(text, ',')) {

@@ -119,7 +119,8 @@ DesktopPlan plan_desktop(const std::function<const char*(const char*)>& getenv) 
     }
     if (std::string d = var("DISPLAY"); !d.empty()) {
         auto num = local_display(d);
-        if (num && is_dir("/tmp/.X11-unix")) p.sockets.push_back({"x11", "/tmp/.X11-unix", "/tmp/.X11-unix", true});
+        if (num && is_dir("/tmp/.X11-unix"))
+            p.sockets.push_back({"x11", "/tmp/.X11-unix", "/tmp/.X11-unix", true});
         p.env.push_back("DISPLAY=" + d); // a remote display is reached over the shared network as it is
         std::string file = var("XAUTHORITY");
         if (file.empty() && !var("HOME").empty()) file = var("HOME") + "/.Xauthority";
@@ -127,16 +128,20 @@ DesktopPlan plan_desktop(const std::function<const char*(const char*)>& getenv) 
         if (!p.xauthority.empty()) p.env.push_back("XAUTHORITY=" + at + "/Xauthority");
     }
     std::string pulse = var("PULSE_SERVER");
-    std::string pulse_path = pulse.rfind("unix:", 0) == 0 ? pulse.substr(5) : pulse.empty() ? in_rt("pulse/native") : "";
+    std::string pulse_path = pulse.rfind("unix:", 0) == 0 ? pulse.substr(5)
+                             : pulse.empty()              ? in_rt("pulse/native")
+                                                          : "";
     if (is_socket(pulse_path)) {
         p.sockets.push_back({"pulseaudio", pulse_path, "pulse/native", false});
         p.env.push_back("PULSE_SERVER=unix:" + at + "/pulse/native");
     }
-    if (std::string pw = in_rt("pipewire-0"); is_socket(pw)) p.sockets.push_back({"pipewire", pw, "pipewire-0", false});
+    if (std::string pw = in_rt("pipewire-0"); is_socket(pw))
+        p.sockets.push_back({"pipewire", pw, "pipewire-0", false});
     std::string bus = var("DBUS_SESSION_BUS_ADDRESS");
     std::string bus_path;
     if (bus.rfind("unix:path=", 0) == 0)
-        bus_path = bus.substr(10, bus.find(',') == std::string::npos ? std::string::npos : bus.find(',') - 10);
+        bus_path =
+            bus.substr(10, bus.find(',') == std::string::npos ? std::string::npos : bus.find(',') - 10);
     else if (bus.empty())
         bus_path = in_rt("bus");
     if (is_socket(bus_path)) {
@@ -153,7 +158,8 @@ Result<std::vector<UniqueFd>> take_desktop_sockets(const DesktopPlan& plan) {
     std::vector<UniqueFd> out;
     if (plan.sockets.empty()) return out;
     int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return sys_error(errno, "socketpair");
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return sys_error(errno, "socketpair");
     UniqueFd parent(sv[0]), child(sv[1]);
     pid_t pid = ::fork();
     if (pid < 0) return sys_error(errno, "fork");
@@ -181,7 +187,8 @@ Result<std::vector<UniqueFd>> take_desktop_sockets(const DesktopPlan& plan) {
     return out;
 }
 
-std::vector<std::string> attach_desktop(const DesktopPlan& plan, std::vector<UniqueFd>& trees, uid_t uid, gid_t gid) {
+std::vector<std::string> attach_desktop(const DesktopPlan& plan, std::vector<UniqueFd>& trees, uid_t uid,
+                                        gid_t gid) {
     // In the machine, as its root: the machine's own paths, at the machine's own privilege. Files are made
     // as the machine's root (our ids until the command's setresuid are the caller's, unmapped here).
     (void)::setfsgid(0); // cannot fail with CAP_SETGID in the machine's namespace; then chown shows it
@@ -214,7 +221,8 @@ std::vector<std::string> attach_desktop(const DesktopPlan& plan, std::vector<Uni
             UniqueFd f(::open(target.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
             if (!f.valid()) continue;
         }
-        (void)::move_mount(trees[i].get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH); // else without
+        (void)::move_mount(trees[i].get(), "", AT_FDCWD, target.c_str(),
+                           MOVE_MOUNT_F_EMPTY_PATH); // else without
         trees[i].reset();
     }
     if (have_rt && !plan.xauthority.empty()) {
@@ -222,7 +230,8 @@ std::vector<std::string> attach_desktop(const DesktopPlan& plan, std::vector<Uni
         (void)::unlink(file.c_str()); // written fresh each run, never through a link
         UniqueFd f(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (f.valid()) {
-            (void)!::write(f.get(), plan.xauthority.data(), plan.xauthority.size()); // small; X reports a bad one
+            (void)!::write(f.get(), plan.xauthority.data(),
+                           plan.xauthority.size()); // small; X reports a bad one
             (void)::fchown(f.get(), uid, gid);
         }
     }

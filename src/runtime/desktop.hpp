@@ -56,6 +56,7 @@ Result<std::vector<UniqueFd>> take_desktop_sockets(const DesktopPlan& plan);
 // /run/user/<uid> (0700, the user's), attaches each tree at its target (replacing the one an earlier
 // run attached), writes the Xauthority file there, and returns the plan's variables with the runtime
 // directory filled in. Failures of a single socket are skipped (the command runs without it).
-std::vector<std::string> attach_desktop(const DesktopPlan& plan, std::vector<UniqueFd>& trees, uid_t uid, gid_t gid);
+std::vector<std::string> attach_desktop(const DesktopPlan& plan, std::vector<UniqueFd>& trees, uid_t uid,
+                                        gid_t gid);
 
 } // namespace ctr::runtime

@@ -7,9 +7,10 @@
 namespace ctr::machine {
 
 TEST(DesktopEntry, KeepsTheAllowedKeysOfTheMainGroup) {
-    auto e = parse_desktop_entry("# c\n[Desktop Entry]\r\nType=Application\nName = Gedit\nExec=gedit %U\n"
-                                 "Icon=org.gnome.gedit\nTryExec=/bin/false\nDBusActivatable=true\nTerminal=true\n"
-                                 "Comment=bad\x1b]0;x\n[Desktop Action new]\nExec=/bin/evil\nName=Evil\n");
+    auto e =
+        parse_desktop_entry("# c\n[Desktop Entry]\r\nType=Application\nName = Gedit\nExec=gedit %U\n"
+                            "Icon=org.gnome.gedit\nTryExec=/bin/false\nDBusActivatable=true\nTerminal=true\n"
+                            "Comment=bad\x1b]0;x\n[Desktop Action new]\nExec=/bin/evil\nName=Evil\n");
     ASSERT_TRUE(e) << e.error().message;
     EXPECT_EQ(e->name, "Gedit");
     EXPECT_EQ(e->exec, "gedit %U");
@@ -17,10 +18,11 @@ TEST(DesktopEntry, KeepsTheAllowedKeysOfTheMainGroup) {
     EXPECT_EQ(e->comment, ""); // a control character: dropped
     EXPECT_TRUE(e->terminal);
     std::string host = host_desktop_entry(*e, "/usr/bin/container", "dev", "/h/icon.png");
-    EXPECT_EQ(host, "[Desktop Entry]\nType=Application\nName=Gedit (on dev)\nIcon=/h/icon.png\nTerminal=true\n"
-                    "Exec=/usr/bin/container machine run -n dev -- gedit %U\nX-Container-Machine=dev\n");
-    EXPECT_NE(host_desktop_entry(*e, "/opt/my apps/container", "dev", "").find(
-                  "Exec=\"/opt/my apps/container\" machine run"),
+    EXPECT_EQ(host,
+              "[Desktop Entry]\nType=Application\nName=Gedit (on dev)\nIcon=/h/icon.png\nTerminal=true\n"
+              "Exec=/usr/bin/container machine run -n dev -- gedit %U\nX-Container-Machine=dev\n");
+    EXPECT_NE(host_desktop_entry(*e, "/opt/my apps/container", "dev", "")
+                  .find("Exec=\"/opt/my apps/container\" machine run"),
               std::string::npos);
 }
 

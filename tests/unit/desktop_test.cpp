@@ -20,7 +20,8 @@ namespace {
 std::string field(const std::string& s) {
     return std::string{static_cast<char>(s.size() >> 8), static_cast<char>(s.size() & 0xff)} + s;
 }
-std::string entry(uint16_t family, const std::string& host, const std::string& display, const std::string& cookie) {
+std::string entry(uint16_t family, const std::string& host, const std::string& display,
+                  const std::string& cookie) {
     return std::string{static_cast<char>(family >> 8), static_cast<char>(family & 0xff)} + field(host) +
            field(display) + field("MIT-MAGIC-COOKIE-1") + field(cookie);
 }
@@ -46,10 +47,12 @@ struct Dir {
 } // namespace
 
 TEST(Desktop, XauthorityKeepsTheDisplaysCookiesAsWild) {
-    std::string data = entry(256, "vm", "0", "aaaa") + entry(256, "vm", "57", "bbbb") + entry(0, "1.2.3.4", "570", "c");
+    std::string data =
+        entry(256, "vm", "0", "aaaa") + entry(256, "vm", "57", "bbbb") + entry(0, "1.2.3.4", "570", "c");
     EXPECT_EQ(filter_xauthority(data, "57"), entry(0xffff, "vm", "57", "bbbb"));
     EXPECT_EQ(filter_xauthority(data, "1"), "");
-    EXPECT_EQ(filter_xauthority(data.substr(0, data.size() - 3), "0"), entry(0xffff, "vm", "0", "aaaa")); // truncated
+    EXPECT_EQ(filter_xauthority(data.substr(0, data.size() - 3), "0"),
+              entry(0xffff, "vm", "0", "aaaa")); // truncated
 }
 
 TEST(Desktop, PlansOnlyWhatTheCallerHas) {
