@@ -541,7 +541,7 @@ int supervise(const std::string& name) {
                 UniqueFd source = open_source(m.host_path);
                 if (!source.valid()) return fail(fmt::format("open the mount source '{}': {}", m.host_path, std::strerror(errno)));
                 auto tree = runtime::idmapped_tree(source_path(source), ns->get());
-                if (!tree) return fail(tree.error().message);
+                if (!tree) return fail(fmt::format("mount source '{}': {}", m.host_path, tree.error().message));
                 idmapped_mounts.push_back(std::move(tree).value());
             }
         }
