@@ -444,6 +444,7 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
                 run_command(spec, err_w.get());
             }
             master.reset();
+            desktop_trees.clear(); // the command's to attach; this process waits, holding nothing of it
             g_command = inner;
             struct sigaction pass {};
             pass.sa_handler = forward_to_command;
