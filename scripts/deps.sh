@@ -12,8 +12,11 @@ runtime=(uidmap libseccomp2)
 tests=(skopeo umoci podman mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
     ca-certificates python3-cryptography openssl curl procps iproute2 bash-completion zsh fish man-db
     qemu-system-x86 openssh-client e2fsprogs patchelf)
+# tests/system/test_machine_desktop.sh: a display, a compositor and a sound server started by the test, and
+# the clients that look at them from the host.
+desktop=(xvfb xauth weston pulseaudio pipewire pipewire-bin x11-apps x11-utils xdotool imagemagick wayland-utils pulseaudio-utils dbus)
 missing=()
-for p in "${build[@]}" "${fuzz[@]}" "${runtime[@]}" "${tests[@]}"; do
+for p in "${build[@]}" "${fuzz[@]}" "${runtime[@]}" "${tests[@]}" "${desktop[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then

@@ -15,4 +15,11 @@ std::vector<std::string> split(const std::string& s, char sep) {
     return out;
 }
 
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+    std::string out;
+    for (const auto& p : parts)
+        out += (out.empty() && &p == &parts.front() ? "" : sep) + p;
+    return out;
+}
+
 } // namespace ctr

@@ -84,7 +84,7 @@ std::vector<std::string> image_names() {
 std::vector<std::string> setting_words(const std::string& word) {
     std::vector<std::string> out;
     auto eq = word.find('=');
-    for (const auto& s : machine::setting_keys()) {
+    for (const auto& s : machine::settings_table()) {
         if (eq == std::string::npos) {
             out.push_back(std::string(s.key) + "=");
         } else if (word.compare(0, eq, s.key) == 0) {

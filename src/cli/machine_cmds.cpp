@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -16,6 +17,8 @@
 
 #include "base/fs.hpp"
 #include "base/size.hpp"
+#include "base/text.hpp"
+#include "cli/app.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "machine/commit.hpp"
@@ -35,13 +38,14 @@ using nlohmann::json;
 namespace {
 
 struct MachineOptions {
-    std::string name, image, format = "table", memory, home_mount, platform, user, workdir;
+    std::string name, image, format = "table", platform, user, workdir;
     std::vector<std::string> names, env, env_files;
     bool no_boot = false, set_default = false, quiet = false, force = false, root = false, tty = false,
-         interactive = false, detach = false, boot_log = false, follow = false;
+         interactive = false, detach = false, boot_log = false, follow = false, no_desktop = false;
     int time = 10;
-    int cpus = 0;
     int lines = -1;
+    // Values of the settings table's flags (`create` and `set`), by the flag's names.
+    std::map<std::string, std::vector<std::string>> setting_flags;
     std::optional<uint32_t> uid, gid;
     PullFlags pull; // create: how to pull an image the store does not have
 };
@@ -91,16 +95,24 @@ std::string local_time(const std::string& rfc3339) {
     return buf;
 }
 
-bool host_has_kvm() {
-    return ::access("/dev/kvm", F_OK) == 0;
+// The settings the table's flags give: `--cpus 2` is cpus=2, each `-v X` one mounts=X.
+std::vector<machine::Setting> flag_settings(const MachineOptions& o) {
+    std::vector<machine::Setting> out;
+    for (const auto& row : machine::settings_table())
+        for (const auto& f : row.flags)
+            if (auto it = o.setting_flags.find(f.names); it != o.setting_flags.end())
+                for (const auto& v : it->second)
+                    out.emplace_back(row.key, v);
+    return out;
 }
 
-Result<machine::BootConfig> boot_config_from(const MachineOptions& o) {
-    std::vector<machine::Setting> settings;
-    if (o.cpus > 0) settings.emplace_back("cpus", std::to_string(o.cpus));
-    if (!o.memory.empty()) settings.emplace_back("memory", o.memory);
-    if (!o.home_mount.empty()) settings.emplace_back("home-mount", o.home_mount);
-    return machine::apply_settings(machine::default_boot_config(), settings, host_has_kvm());
+// A settings error may name several problems, one per line: each gets its own "Error:" line.
+Result<machine::BootConfig> settings_or_print(Result<machine::BootConfig> r, int& status) {
+    if (r || r.error().message.find('\n') == std::string::npos) return r;
+    for (const auto& line : split(r.error().message, '\n'))
+        print_error(Error{line, 0});
+    status = k_exit_failure;
+    return r;
 }
 
 json machine_json(Ctx& c, const std::string& name, bool full) {
@@ -111,11 +123,7 @@ json machine_json(Ctx& c, const std::string& name, bool full) {
     j["id"] = name;
     j["status"] = machine::status_name(c.machines.status(name));
     j["network"] = "host";
-    if (boot) {
-        j["cpus"] = boot->cpus;
-        j["memory"] = boot->memory;
-        if (full) j["homeMount"] = boot->home_mount;
-    }
+    if (boot) j.update(machine::settings_json(*boot, full ? machine::Shown::inspect : machine::Shown::list_and_inspect));
     j["diskSize"] = machine::disk_usage(c.machines, name);
     if (cfg) j["createdDate"] = cfg->created;
     if (st && !st->started.empty()) j["startedDate"] = st->started;
@@ -139,7 +147,6 @@ json machine_json(Ctx& c, const std::string& name, bool full) {
             if (st->memory_limited) limits["memory"] = st->memory;
             j["limits"] = limits;
         }
-        if (boot) j["virtualization"] = boot->virtualization;
     }
     return j;
 }
@@ -149,7 +156,12 @@ Result<int> do_create(const MachineOptions& o) {
     machine::CreateOptions co;
     co.name = o.name;
     co.image = o.image;
-    co.boot = TRY(boot_config_from(o));
+    int status = 0;
+    auto boot = settings_or_print(machine::apply_settings(machine::default_boot_config(), flag_settings(o),
+                                                          machine::host_facts(machine::host_user().home)),
+                                  status);
+    if (status != 0) return status;
+    co.boot = TRY(std::move(boot));
     co.set_default = o.set_default;
     if (!o.platform.empty()) {
         oci::Platform want = TRY(oci::parse_platform(o.platform));
@@ -330,19 +342,30 @@ Result<int> do_logs(const MachineOptions& o) {
 }
 
 Result<int> do_set(const MachineOptions& o) {
-    if (o.names.empty())
+    std::vector<machine::Setting> settings = flag_settings(o);
+    if (o.names.empty() && settings.empty())
         return make_error("expected at least one configuration value (e.g., machine set cpus=4)");
-    std::vector<machine::Setting> settings;
     for (const auto& a : o.names)
         settings.push_back(TRY(machine::parse_setting(a)));
     auto c = TRY(open_ctx());
     std::string name = TRY(c->machines.resolve(o.name));
     auto lock = TRY(c->machines.lock(name));
     machine::BootConfig current = TRY(c->machines.boot_config(name));
-    machine::BootConfig next = TRY(machine::apply_settings(current, settings, host_has_kvm()));
+    machine::MachineConfig cfg = TRY(c->machines.config(name));
+    int status = 0;
+    auto applied = settings_or_print(machine::apply_settings(current, settings, machine::host_facts(cfg.user.home)),
+                                     status);
+    if (status != 0) return status;
+    machine::BootConfig next = TRY(std::move(applied));
     auto w = c->machines.write_boot_config(name, next);
     if (!w) return wrap(std::move(w).error(), "failed to set container machine config");
-    if (c->machines.status(name) != machine::Status::stopped)
+    // The note is for settings boot applies; `desktop` is read by each `run`.
+    bool at_boot = std::any_of(settings.begin(), settings.end(), [](const machine::Setting& st) {
+        for (const auto& row : machine::settings_table())
+            if (st.first == row.key) return row.when == machine::When::next_boot;
+        return true;
+    });
+    if (at_boot && c->machines.status(name) != machine::Status::stopped)
         fmt::print(stderr, "Note: Changes will take effect after stopping and restarting '{}'.\n", name);
     fmt::print("{}\n", name);
     return 0;
@@ -467,6 +490,12 @@ Result<int> do_run(MachineOptions& o) {
         spec.cgroups.push_back(cg);
     spec.cpus = runtime::parse_cpu_list(st->cpu_list);
     spec.filter_file = c->machines.dir(name) + "/seccomp.bpf";
+    // The caller's display, sound and session bus, from the named variables only (runtime/desktop.hpp).
+    runtime::DesktopPlan desktop;
+    if (!o.no_desktop && machine::desktop_on(boot)) {
+        desktop = runtime::plan_desktop([](const char* n) { return std::getenv(n); });
+        spec.desktop = &desktop;
+    }
     std::fflush(stdout);
     int status = TRY(runtime::exec_in_machine(st->init_pid, spec));
     if (o.detach) fmt::print("{}\n", name);
@@ -485,6 +514,15 @@ void add_machine_commands(CLI::App& app, Action& action) {
         sub->fallthrough();
         sub->callback([&action, o, fn] { action = [o, fn] { return fn(*o); }; });
     };
+    // The settings table's flags, on `create` and `set` alike.
+    auto add_setting_flags = [o](CLI::App* sub) {
+        for (const auto& row : machine::settings_table())
+            for (const auto& f : row.flags) {
+                auto* opt = sub->add_option(f.names, o->setting_flags[f.names], f.help)->type_name(f.type_name);
+                if (row.arity == machine::Arity::one) opt->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+                if (f.value == machine::FlagValue::positive_integer) opt->check(CLI::PositiveNumber);
+            }
+    };
     auto opt_name = [o](CLI::App* sub) {
         sub->add_option("name", o->name, "Container machine ID (uses default if not specified)")
             ->type_name(k_machine_type);
@@ -495,10 +533,7 @@ void add_machine_commands(CLI::App& app, Action& action) {
         ->required()
         ->type_name(k_image_type);
     create->add_option("--name", o->name, "Machine name (default: derived from the image)");
-    create->add_option("--cpus", o->cpus, "Number of CPUs (default: all)")->check(CLI::PositiveNumber);
-    create->add_option("--memory", o->memory, "Memory limit, e.g. 2G (default: half of host memory)");
-    create->add_option("--home-mount", o->home_mount, "Home directory mount: rw, ro or none (default: rw)")
-        ->type_name("rw|ro|none");
+    add_setting_flags(create);
     create->add_flag("--set-default", o->set_default, "Make it the default machine");
     create->add_flag("--no-boot", o->no_boot, "Create without booting");
     create->add_option("--platform", o->platform, "Platform os/arch[/variant] (must match the host)");
@@ -506,6 +541,7 @@ void add_machine_commands(CLI::App& app, Action& action) {
     bind(create, [](MachineOptions& x) { return do_create(x); });
 
     add_commit_command(m, action);
+    add_export_app_command(m, action);
 
     CLI::App* del = m->add_subcommand("delete", "Delete container machines (stopping them first)");
     del->alias("rm");
@@ -549,16 +585,19 @@ void add_machine_commands(CLI::App& app, Action& action) {
     run->add_flag("-t,--tty", o->tty, "Allocate a pseudo-terminal");
     run->add_flag("-i,--interactive", o->interactive, "Keep stdin open");
     run->add_flag("-d,--detach", o->detach, "Run in the background and print the machine ID");
+    run->add_flag("--no-desktop", o->no_desktop,
+                  "Do not forward your display, sound and session bus (Wayland, X11, PulseAudio, PipeWire, D-Bus)");
     bind(run, [](MachineOptions& x) { return do_run(x); });
 
     CLI::App* set =
         m->add_subcommand("set", "Set container machine configuration values (applied at next start)");
     set->add_option("-n,--name", o->name, "Container machine ID (uses default if not specified)")
         ->type_name(k_machine_type);
-    set->add_option(
-        "settings", o->names,
-        "cpus=<number>, memory=<size> (e.g. 2G), home-mount=<ro|rw|none>, virtualization=<true|false>")
-        ->type_name(k_setting_type);
+    std::string keys;
+    for (const auto& row : machine::settings_table())
+        keys += (keys.empty() ? "" : ", ") + std::string(row.help);
+    set->add_option("settings", o->names, keys)->type_name(k_setting_type);
+    add_setting_flags(set);
     bind(set, [](MachineOptions& x) { return do_set(x); });
 
     CLI::App* set_default = m->add_subcommand("set-default", "Set the default container machine");

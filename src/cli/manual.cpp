@@ -58,11 +58,17 @@ const std::map<std::string, Page>& pages() {
           "and login shell, with passwordless sudo; an image may bring its own /etc/machine/create-user.sh.\n\n"
           "A machine that cannot boot (its provisioning failed, or systemd has no cgroup to delegate on this "
           "host) stays, stopped: the error says why, 'machine logs --boot' shows more, and 'machine start' "
-          "tries again.",
+          "tries again.\n\n"
+          "-v SRC:DST[:ro] (or --mount type=bind,source=SRC,target=DST[,readonly]) shares another host "
+          "directory or file at DST, as the home is shared: your files are yours inside, and a read-only one "
+          "stays so even for root in the machine. DST may not be /, over /proc, /sys or /dev, or over the home "
+          "mount, and no link inside the machine is followed on the way to it.",
           "# A Debian machine named dev, limited to 2 CPUs and 4 GiB\n"
           "$ container machine create debian:bookworm --name dev --cpus 2 --memory 4G\n"
           "# Created but not booted, with the home shared read-only\n"
-          "$ container machine create debian:bookworm --name ro --home-mount ro --no-boot"}},
+          "$ container machine create debian:bookworm --name ro --home-mount ro --no-boot\n"
+          "# With a data disk shared and a directory read-only\n"
+          "$ container machine create debian:bookworm --name dev -v /mnt/data:/data -v /opt/sdk:/opt/sdk:ro"}},
         {"machine commit",
          {"",
           "Make a new image, IMAGE, from the machine's own files: its overlay layer becomes one more layer on "
@@ -84,10 +90,20 @@ const std::map<std::string, Page>& pages() {
           "processed; a failure prints one line and the exit status is 1. A machine directory that an "
           "interrupted delete or create left without its config is removed too.",
           "# Delete two machines, killing them if they run\n$ container machine rm -f dev test"}},
+        {"machine export-app",
+         {"",
+          "Put an app of the machine in the host's launcher: writes "
+          "~/.local/share/applications/container-MACHINE-APP.desktop (and its icon, when the machine has one, "
+          "under ~/.local/share/icons/container), whose Exec runs the app through 'container machine run'. APP "
+          "is the name of a desktop entry in the machine's /usr/share/applications (org.gnome.gedit) or a "
+          "command (xeyes). The machine's entry is read from inside the machine and only its name, comment, "
+          "icon, categories and command are kept. --remove deletes what was exported.",
+          "# Launch the machine's gedit from the host's menu\n$ container machine export-app -n dev org.gnome.gedit\n"
+          "# And take it out again\n$ container machine export-app -n dev org.gnome.gedit --remove"}},
         {"machine inspect",
          {"",
           "Print the machine's configuration and state as JSON: image, platform, status, limits (and which "
-          "are not enforced on this host), home mount, id range of a root-run machine.",
+          "are not enforced on this host), home mount, extra mounts, id range of a root-run machine.",
           "$ container machine inspect dev"}},
         {"machine list",
          {"",
@@ -104,17 +120,30 @@ const std::map<std::string, Page>& pages() {
           "machine first if it is stopped. Without CMD you get your login shell on a terminal. The command "
           "starts in your current directory when that is inside your home, else in your home.\n\n"
           "The command gets no descriptor, terminal, keyring or environment of yours except stdio (through a "
-          "terminal of the machine's when yours is one), TERM, SSH_AUTH_SOCK and what -e and --env-file pass. "
-          "The exit status is the command's.",
+          "terminal of the machine's when yours is one), TERM, SSH_AUTH_SOCK, your desktop (below) and what -e "
+          "and --env-file pass. The exit status is the command's.\n\n"
+          "Graphical apps: when you have them, your Wayland socket (WAYLAND_DISPLAY), X11 display (DISPLAY, "
+          "/tmp/.X11-unix and the display's cookie from XAUTHORITY), PulseAudio and PipeWire sockets and D-Bus "
+          "session bus are put in the command's XDG_RUNTIME_DIR, /run/user/UID in the machine (yours, mode "
+          "0700), at each run. This is on by default for a machine whose home is shared read-write "
+          "(desktop=auto), off for ro and none; 'machine set desktop=true|false' decides otherwise, and "
+          "--no-desktop turns it off for one command.",
           "# A shell\n$ container machine run -n dev\n# A command, as root\n"
           "$ container machine run -n dev --root -- apt-get install -y build-essential\n"
           "# With an environment variable, from another directory\n"
-          "$ container machine run -n dev -e CC=clang -w /src -- make"}},
+          "$ container machine run -n dev -e CC=clang -w /src -- make\n"
+          "# A graphical app on your display, in the background\n$ container machine run -n dev -d -- gedit"}},
         {"machine set",
          {"[OPTIONS] KEY=VALUE...",
           "Change a machine's settings; they take effect at its next start. Keys: cpus, memory (at least 1G), "
-          "home-mount (rw, ro or none), virtualization (true or false, needs /dev/kvm).",
-          "$ container machine set -n dev cpus=4 memory=8G\n$ container machine stop dev"}},
+          "home-mount (rw, ro or none), virtualization (true or false, needs /dev/kvm), mounts (extra mounts: "
+          "each mounts=SRC:DST[:ro], -v or --mount given replaces the list; mounts= removes them all), "
+          "desktop (auto, true or false: whether run forwards your display, sound and session bus; auto: when "
+          "the home is shared rw; read by each run, so it needs no restart), gpu (true or false: whether "
+          "/dev/dri and NVIDIA devices are passed through).",
+          "$ container machine set -n dev cpus=4 memory=8G\n$ container machine stop dev\n"
+          "# Share /mnt/data at /data from the next start on; later remove every extra mount\n"
+          "$ container machine set -n dev -v /mnt/data:/data\n$ container machine set -n dev mounts="}},
         {"machine set-default",
          {"", "Make NAME the machine that commands use when given no name.", "$ container machine set-default dev"}},
         {"machine start",

@@ -41,23 +41,6 @@ int ready_timeout_s() {
     return (*end == 0 && n > 0 && n <= 86400) ? static_cast<int>(n) : k_ready_timeout_s;
 }
 
-UserSetup host_user() {
-    UserSetup u;
-    u.uid = ::getuid();
-    u.gid = ::getgid();
-    if (struct passwd* pw = ::getpwuid(u.uid)) {
-        u.username = pw->pw_name;
-        u.home = pw->pw_dir;
-        u.shell = pw->pw_shell;
-    } else {
-        u.username = std::to_string(u.uid);
-        const char* home = std::getenv("HOME");
-        u.home = home ? home : "/";
-        u.shell = "/bin/sh";
-    }
-    return u;
-}
-
 uint64_t usage_at(int dirfd) {
     uint64_t total = 0;
     DIR* d = ::fdopendir(dirfd);
@@ -96,6 +79,23 @@ Result<IdRangeConfig> allocate_ids(Machines& machines) {
 }
 
 } // namespace
+
+UserSetup host_user() {
+    UserSetup u;
+    u.uid = ::getuid();
+    u.gid = ::getgid();
+    if (struct passwd* pw = ::getpwuid(u.uid)) {
+        u.username = pw->pw_name;
+        u.home = pw->pw_dir;
+        u.shell = pw->pw_shell;
+    } else {
+        u.username = std::to_string(u.uid);
+        const char* home = std::getenv("HOME");
+        u.home = home ? home : "/";
+        u.shell = "/bin/sh";
+    }
+    return u;
+}
 
 Result<MachineConfig> create(Machines& machines, const CreateOptions& opts) {
     store::Store& store = machines.store();

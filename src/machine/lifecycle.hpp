@@ -18,6 +18,8 @@ struct CreateOptions {
 
 // Makes the machine's directory and configuration from a stored image. The image must hold /sbin/init.
 Result<MachineConfig> create(Machines& machines, const CreateOptions& opts);
+// The calling user as a new machine records it: name, ids, home and shell from the password database.
+UserSetup host_user();
 
 // Boots the machine unless it runs; returns when it is ready, or fails with the supervisor's reason.
 // `self_exe` is the binary to start as the supervisor. What it returns is a warning for the user, empty

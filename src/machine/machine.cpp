@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Machine configuration, state and naming.
 #include "machine/machine.hpp"
+#include "machine/settings.hpp"
 
 #include <dirent.h>
 #include <signal.h>
@@ -133,26 +134,6 @@ Result<MachineConfig> config_from_json(const json& j) {
         return c;
     } catch (const json::exception& e) {
         return make_error("config.json is malformed: {}", e.what());
-    }
-}
-
-json boot_config_to_json(const BootConfig& b) {
-    return {{"cpus", b.cpus},
-            {"memory", b.memory},
-            {"homeMount", b.home_mount},
-            {"virtualization", b.virtualization}};
-}
-
-Result<BootConfig> boot_config_from_json(const json& j) {
-    try {
-        BootConfig b;
-        b.cpus = j.at("cpus").get<int>();
-        b.memory = j.at("memory").get<uint64_t>();
-        b.home_mount = j.value("homeMount", "rw");
-        b.virtualization = j.value("virtualization", false);
-        return b;
-    } catch (const json::exception& e) {
-        return make_error("boot-config.json is malformed: {}", e.what());
     }
 }
 

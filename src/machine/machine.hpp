@@ -46,11 +46,24 @@ struct MachineConfig {
     IdRangeConfig ids;
 };
 
+// A host directory or file shared with the machine at `target` (`-v SRC:DST[:ro]`).
+struct ExtraMount {
+    std::string source, target; // absolute, normalized
+    bool read_only = false;
+    bool operator==(const ExtraMount&) const = default;
+};
+
+// What boot applies; every field is a row of the settings table (machine/settings.hpp).
 struct BootConfig {
     int cpus = 1;
     uint64_t memory = 1ull << 30;
     std::string home_mount = "rw";
     bool virtualization = false;
+    std::vector<ExtraMount> mounts;
+    // Whether `run` forwards the caller's display, sound and session bus: "true", "false", or "auto" (when
+    // home-mount is rw, that is when the machine already acts as the user on the host).
+    std::string desktop = "auto";
+    bool gpu = true;     // /dev/dri and NVIDIA nodes are passed through when the host has them
 };
 
 // Present only while a supervisor runs; pids are checked against their start times.
@@ -87,8 +100,6 @@ BootConfig default_boot_config();
 
 nlohmann::json config_to_json(const MachineConfig& c);
 Result<MachineConfig> config_from_json(const nlohmann::json& j);
-nlohmann::json boot_config_to_json(const BootConfig& b);
-Result<BootConfig> boot_config_from_json(const nlohmann::json& j);
 
 class Machines {
 public:

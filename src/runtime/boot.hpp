@@ -19,6 +19,14 @@ namespace ctr::runtime {
 
 enum class HomeMount { rw, ro, none };
 
+// A host path shared at `target` (an extra mount, `-v`): `source` is what to bind there (the tree the
+// supervisor took of `host_path`, as it does for the home).
+struct ExtraBind {
+    std::string source, host_path, target;
+    bool read_only = false;
+    bool dir = true; // else a file
+};
+
 // Everything the child needs, computed by the parent before clone.
 struct BootSpec {
     std::string hostname;
@@ -28,10 +36,14 @@ struct BootSpec {
     std::string home;        // host home directory, mounted at the same path unless home_mount is none
     std::string home_source; // what to bind there when not `home` itself (root's idmapped home)
     HomeMount home_mount = HomeMount::rw;
+    std::vector<ExtraBind> extra_mounts;
     std::string data_dir; // the store; masked inside the machine when it lies below the shared home
     std::string console;       // path of the pty slave
     std::string ssh_auth_sock; // host socket to expose at /var/host-services/ssh-auth.sock, or empty
     bool kvm = false;
+    // GPU device nodes to pass through at the same path: /dev/dri (the directory) and /dev/nvidia* nodes
+    // the host has (the supervisor lists them; empty with gpu=false).
+    std::vector<std::string> gpu_devices;
     std::vector<int> cpus;   // affinity of init and so of the whole machine (empty: unchanged)
     std::string hosts;       // /etc/hosts content
     std::string resolv_conf; // /etc/resolv.conf content (empty: leave the image's)

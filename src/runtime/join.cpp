@@ -81,6 +81,7 @@ std::vector<gid_t> supplementary_groups(const std::string& user, gid_t primary) 
 // command's own and print here with the shell's statuses.
 int g_err_fd = -1;
 const std::vector<sock_filter>* g_filter = nullptr;
+std::vector<UniqueFd>* g_desktop_trees = nullptr; // taken on the host before the fork
 
 [[noreturn]] void child_fail(int code, const std::string& msg) {
     if (code == 125 && g_err_fd >= 0) {
@@ -115,6 +116,9 @@ const std::vector<sock_filter>* g_filter = nullptr;
         if (!g) child_fail(125, fmt::format("group {} not found in the machine", *spec.group_name));
         gid = *g;
     }
+    // Desktop sockets go in while we are still the machine's root, into the user's runtime directory.
+    std::vector<std::string> desktop_env;
+    if (spec.desktop && g_desktop_trees) desktop_env = attach_desktop(*spec.desktop, *g_desktop_trees, uid, gid);
     std::string home = pw && !pw->home.empty() ? pw->home : (uid == 0 ? "/root" : "/");
     std::string shell = pw && !pw->shell.empty() ? pw->shell : "/bin/sh";
     if (::access(shell.c_str(), X_OK) != 0) shell = "/bin/sh";
@@ -129,6 +133,8 @@ const std::vector<sock_filter>* g_filter = nullptr;
         "SHELL=" + shell,
         "container=container-machine"};
     for (const auto& e : spec.base_env)
+        env.push_back(e);
+    for (const auto& e : desktop_env)
         env.push_back(e);
     // The host's agent, bound here at boot when SSH_AUTH_SOCK was set (SPEC §8).
     if (::access("/var/host-services/ssh-auth.sock", F_OK) == 0)
@@ -291,6 +297,14 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
     }
     std::vector<sock_filter> filter = TRY(load_filter(spec.filter_file));
     g_filter = &filter;
+    std::vector<UniqueFd> desktop_trees;
+    if (spec.desktop && !spec.desktop->sockets.empty()) {
+        if (auto t = take_desktop_sockets(*spec.desktop))
+            desktop_trees = std::move(t).value();
+        else // the command runs, without the desktop
+            log::debug("desktop sockets not forwarded: {}", t.error().message);
+    }
+    g_desktop_trees = &desktop_trees;
     // Ctrl-C belongs to the command: the joined child passes it on, and the CLI waits and reports its
     // status. SIGTERM and SIGHUP sent to the CLI go the same way.
     struct sigaction ign {
@@ -430,6 +444,7 @@ Result<int> exec_in_machine(pid_t init_pid, const ExecSpec& spec) {
                 run_command(spec, err_w.get());
             }
             master.reset();
+            desktop_trees.clear(); // the command's to attach; this process waits, holding nothing of it
             g_command = inner;
             struct sigaction pass {};
             pass.sa_handler = forward_to_command;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "runtime/desktop.hpp"
 
 namespace ctr::runtime {
 
@@ -35,6 +36,8 @@ struct ExecSpec {
     // one of ours that is a terminal there, so no descriptor of the caller's terminal reaches the machine.
     unsigned pty_fds = 0;
     bool raw = false; // our terminal in raw mode while proxying (an interactive session), else cooked
+    // The caller's desktop sockets and variables to forward (runtime/desktop.hpp); null: none.
+    const DesktopPlan* desktop = nullptr;
 };
 
 // Joins the namespaces of `init_pid`, becomes the requested user and execs the command in a session of

@@ -72,6 +72,12 @@ std::vector<MountStep> plan_boot_mounts(const BootSpec& s) {
     // The console: the supervisor's pty, so init's output reaches stdio.log.
     p.push_back({K::bind, "dev/console", s.console, "", 0, T::file, 0600});
     if (s.kvm) p.push_back({K::bind, "dev/kvm", "/dev/kvm", "", 0, T::file, 0600, Need::optional});
+    // GPUs, as the host has them: the DRM directory (card and render nodes) and NVIDIA's nodes. Optional:
+    // a device that went away since the supervisor looked is skipped.
+    for (const auto& d : s.gpu_devices)
+        if (d.rfind("/dev/", 0) == 0 && d.find("/..") == std::string::npos)
+            p.push_back({K::bind, d.substr(1), d, "", attr::nosuid | attr::noexec,
+                         d == "/dev/dri" ? T::dir : T::file, 0600, Need::optional});
     p.push_back({K::fs, "run", "tmpfs", "mode=755", attr::nosuid | attr::nodev});
     p.push_back({K::fs, "tmp", "tmpfs", "mode=1777", attr::nosuid | attr::nodev});
 
@@ -85,6 +91,19 @@ std::vector<MountStep> plan_boot_mounts(const BootSpec& s) {
         const std::string& d = s.data_dir;
         if (!d.empty() && (d == s.home || d.rfind(s.home + "/", 0) == 0))
             p.push_back({K::mask, d.substr(d.find_first_not_of('/')), "", "", 0, T::dir, 0, Need::optional});
+    }
+    // Extra mounts (`-v`), after the home so that none lands under it unseen; read-only as the home is.
+    // Their targets are named by the user: a link the image put on the way is refused, not followed.
+    for (const auto& m : s.extra_mounts) {
+        p.push_back({K::bind, m.target.substr(m.target.find_first_not_of('/')), m.source, "",
+                     m.read_only ? attr::rdonly : 0, m.dir ? T::dir : T::file, m.dir ? 0755u : 0644u, Need::required,
+                     Resolve::no_links});
+        const std::string& d = s.data_dir;
+        if (!d.empty() && (d == m.host_path || d.rfind(m.host_path == "/" ? "/" : m.host_path + "/", 0) == 0)) {
+            std::string rest = d.substr(m.host_path == "/" ? 0 : m.host_path.size());
+            std::string at = m.target + rest;
+            p.push_back({K::mask, at.substr(at.find_first_not_of('/')), "", "", 0, T::dir, 0, Need::optional});
+        }
     }
     if (!s.ssh_auth_sock.empty()) // the agent is optional: a machine boots without it
         p.push_back({K::bind, "var/host-services/ssh-auth.sock", s.ssh_auth_sock, "", 0, T::file, 0600,
@@ -130,6 +149,7 @@ public:
     explicit Executor(int root) : m_root(root) { m_own.push_back(mount_id(root)); }
 
     Result<void> apply(const MountStep& s) {
+        m_resolve = k_in_root | (s.resolve == Resolve::no_links ? RESOLVE_NO_SYMLINKS : 0);
         switch (s.kind) {
         case StepKind::file: return write_file(s);
         case StepKind::fs: return mount_fs(s);
@@ -155,14 +175,14 @@ private:
     // when `create`.
     Result<UniqueFd> open_dir(const std::string& path, bool create) {
         UniqueFd fd(fs::openat2_raw(m_root, path.empty() ? "." : path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC,
-                                    0, k_in_root));
+                                    0, m_resolve));
         if (fd.valid()) return fd;
         if (errno != ENOENT || !create) return sys_error(errno, fmt::format("resolve /{} in the machine", path));
         UniqueFd parent = TRY(open_dir(parent_of(path), create));
         TRY(require_own(parent.get(), path));
         if (::mkdirat(parent.get(), leaf_of(path).c_str(), 0755) != 0 && errno != EEXIST)
             return sys_error(errno, fmt::format("mkdir /{}", path));
-        fd.reset(fs::openat2_raw(m_root, path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, k_in_root));
+        fd.reset(fs::openat2_raw(m_root, path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, m_resolve));
         if (!fd.valid())
             return sys_error(errno, fmt::format("resolve /{} in the machine (a dangling link?)", path));
         return fd;
@@ -172,7 +192,7 @@ private:
     // unless optional. Returns an invalid fd for a missing optional target.
     Result<UniqueFd> open_target(const MountStep& s) {
         const std::string& t = s.target;
-        UniqueFd fd(fs::openat2_raw(m_root, t.c_str(), O_PATH | O_CLOEXEC, 0, k_in_root));
+        UniqueFd fd(fs::openat2_raw(m_root, t.c_str(), O_PATH | O_CLOEXEC, 0, m_resolve));
         if (!fd.valid() && errno == ENOENT && s.need == Need::optional && s.kind != StepKind::bind)
             return UniqueFd();
         if (!fd.valid() && errno == ENOENT) {
@@ -187,7 +207,7 @@ private:
                                     s.mode));
                 if (!f.valid() && errno != EEXIST) return sys_error(errno, fmt::format("create /{}", t));
             }
-            fd.reset(fs::openat2_raw(m_root, t.c_str(), O_PATH | O_CLOEXEC, 0, k_in_root));
+            fd.reset(fs::openat2_raw(m_root, t.c_str(), O_PATH | O_CLOEXEC, 0, m_resolve));
         }
         if (!fd.valid()) return sys_error(errno, fmt::format("resolve /{} in the machine", t));
         struct stat st {};
@@ -315,6 +335,7 @@ private:
     }
 
     int m_root;
+    uint64_t m_resolve = k_in_root; // the current step's
     std::vector<uint64_t> m_own;
 };
 

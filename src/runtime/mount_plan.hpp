@@ -28,6 +28,9 @@ enum class StepKind {
 
 enum class TargetType { dir, file };
 enum class Need { required, optional }; // optional: skipped when the source or the target is missing
+// How the target is found inside the root: links the image has followed (inside the root), or none at all
+// (a path the user named, which the image must not be able to steer onto /proc or /dev).
+enum class Resolve { in_root, no_links };
 
 // MOUNT_ATTR_* bits, spelled out so the plan does not need kernel headers.
 namespace attr {
@@ -43,6 +46,7 @@ struct MountStep {
     TargetType type = TargetType::dir; // what the target is, and what to create when it is missing
     mode_t mode = 0755;
     Need need = Need::required;
+    Resolve resolve = Resolve::in_root;
 };
 
 // Everything a machine boot mounts and writes, in order. Pure: computed from `spec` alone.

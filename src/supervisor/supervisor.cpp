@@ -2,6 +2,7 @@
 // Supervisor: boot, then a poll loop over the console pty and a signalfd.
 #include "supervisor/supervisor.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <poll.h>
@@ -19,6 +20,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -319,6 +321,29 @@ struct Watch {
 
 } // namespace
 
+namespace {
+
+// The GPU nodes this host has: /dev/dri, and NVIDIA's character devices (/dev/nvidia0, nvidiactl,
+// nvidia-uvm, nvidia-modeset, …). Nothing else NVIDIA needs (its user-space libraries) is provided.
+std::vector<std::string> gpu_devices() {
+    std::vector<std::string> out;
+    struct stat st {};
+    if (::lstat("/dev/dri", &st) == 0 && S_ISDIR(st.st_mode)) out.push_back("/dev/dri");
+    if (DIR* d = ::opendir("/dev")) {
+        while (struct dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (n.rfind("nvidia", 0) == 0 && ::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISCHR(st.st_mode))
+                out.push_back("/dev/" + n);
+        }
+        ::closedir(d);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+} // namespace
+
 int supervise(const std::string& name) {
     auto store_r = store::Store::open();
     if (!store_r) {
@@ -357,7 +382,31 @@ int supervise(const std::string& name) {
                       : boot->home_mount == "none" ? runtime::HomeMount::none
                                                    : runtime::HomeMount::rw;
     spec.data_dir = store::data_dir();
+    // Extra mounts' sources, opened now with no link followed anywhere on the path: `set` stored each as
+    // its real path, so a link found there now was put there later, perhaps by a machine through a
+    // shared directory, and would lead the mount (as us, as root for a root-run machine) elsewhere.
+    // Each open is on its own safe; they are repeated in each mount namespace the source is cloned in
+    // (open_tree clones only a mount of the caller's own namespace).
+    auto open_source = [](const std::string& path) {
+        return UniqueFd(fs::openat2_raw(AT_FDCWD, path.c_str(), O_PATH | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS));
+    };
+    for (const auto& m : boot->mounts) {
+        UniqueFd fd = open_source(m.source);
+        struct stat st {};
+        if (!fd.valid() && errno == ELOOP)
+            return fail(fmt::format("mount source '{}' has a link on its path, which it did not have when it was set "
+                                    "(set it again by its real path, or machine set -n {} mounts= to remove it)",
+                                    m.source, name));
+        if (!fd.valid() || ::fstat(fd.get(), &st) != 0)
+            return fail(fmt::format("mount source '{}' does not exist (machine set -n {} mounts= removes the "
+                                    "machine's extra mounts)",
+                                    m.source, name));
+        spec.extra_mounts.push_back({"", m.source, m.target, m.read_only, S_ISDIR(st.st_mode)});
+    }
+    // What open_tree is given: the source opened so, through its magic link.
+    auto source_path = [](const UniqueFd& fd) { return fmt::format("/proc/self/fd/{}", fd.get()); };
     spec.kvm = boot->virtualization;
+    if (boot->gpu) spec.gpu_devices = gpu_devices();
     if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) spec.ssh_auth_sock = sock;
     spec.hosts =
         fmt::format("127.0.0.1 localhost\n127.0.1.1 {}\n::1 localhost ip6-localhost ip6-loopback\n", name);
@@ -408,6 +457,7 @@ int supervise(const std::string& name) {
     gid_t own_gid = ::getgid();
     std::vector<UniqueFd> idmapped_layers;
     UniqueFd idmapped_home;
+    std::vector<UniqueFd> idmapped_mounts; // one per extra mount, when made
     if (root_run) {
         if (cfg->ids.count == 0)
             return fail(fmt::format("container machine {} was made before root-run machines got ids of their own, so "
@@ -479,6 +529,21 @@ int supervise(const std::string& name) {
             auto tree = runtime::idmapped_tree(cfg->user.home, home_ns->get());
             if (!tree) return fail(tree.error().message);
             idmapped_home = std::move(tree).value();
+        }
+        // Extra mounts are shared as the home is: the host's ids seen as the machine's.
+        if (idmapped && !spec.extra_mounts.empty()) {
+            runtime::IdMap view;
+            view.uids = {{0, cfg->ids.uid, cfg->ids.count}};
+            view.gids = {{0, cfg->ids.gid, cfg->ids.count}};
+            auto ns = runtime::make_userns_fd(view);
+            if (!ns) return fail(ns.error().message);
+            for (const auto& m : spec.extra_mounts) {
+                UniqueFd source = open_source(m.host_path);
+                if (!source.valid()) return fail(fmt::format("open the mount source '{}': {}", m.host_path, std::strerror(errno)));
+                auto tree = runtime::idmapped_tree(source_path(source), ns->get());
+                if (!tree) return fail(fmt::format("mount source '{}': {}", m.host_path, tree.error().message));
+                idmapped_mounts.push_back(std::move(tree).value());
+            }
         }
     } else {
         auto user_map = runtime::current_user_idmap();
@@ -580,6 +645,30 @@ int supervise(const std::string& name) {
         if (::move_mount(tree.get(), "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
             return fail(fmt::format("attach the home at \"{}\": {}", at, std::strerror(errno)));
         spec.home_source = at;
+    }
+    // Extra mounts likewise: each tree taken (or the idmapped one made above) and attached in this
+    // namespace, where the mount plan binds it from.
+    for (size_t i = 0; i < spec.extra_mounts.size(); ++i) {
+        runtime::ExtraBind& m = spec.extra_mounts[i];
+        UniqueFd tree = i < idmapped_mounts.size() ? std::move(idmapped_mounts[i]) : UniqueFd();
+        if (!tree.valid()) {
+            UniqueFd source = open_source(m.host_path);
+            if (!source.valid()) return fail(fmt::format("open the mount source '{}': {}", m.host_path, std::strerror(errno)));
+            tree.reset(::open_tree(AT_FDCWD, source_path(source).c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+        }
+        if (!tree.valid()) return fail(fmt::format("clone the mount source \"{}\": {}", m.host_path, std::strerror(errno)));
+        std::string at = fmt::format("{}/mounts/{}", dir, i);
+        if (auto r = fs::make_dirs(dir + "/mounts", 0700); !r) return fail(r.error().message);
+        (void)::unlink(at.c_str()); // a previous boot's mount point, which may have been of the other type
+        (void)::rmdir(at.c_str());
+        if (m.dir) {
+            if (auto r = fs::make_dirs(at, 0700); !r) return fail(r.error().message);
+        } else if (UniqueFd f(::open(at.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)); !f.valid()) {
+            return fail(fmt::format("create \"{}\": {}", at, std::strerror(errno)));
+        }
+        if (::move_mount(tree.get(), "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+            return fail(fmt::format("attach the mount source \"{}\" at \"{}\": {}", m.host_path, at, std::strerror(errno)));
+        m.source = at;
     }
     // The system call filter, for `run` to install without compiling it each time (see seccomp.hpp).
     if (auto filter = runtime::machine_filter(); !filter)

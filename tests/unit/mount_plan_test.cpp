@@ -115,3 +115,31 @@ TEST(MountPlan, TargetsAreRelative) {
 
 } // namespace
 } // namespace ctr::runtime
+
+namespace ctr::runtime {
+
+TEST(MountPlan, ExtraMountsAfterTheHomeWithoutFollowingLinks) {
+    BootSpec s = spec();
+    s.extra_mounts = {{"/m/0", "/srv/data", "/data", false, true},
+                      {"/m/1", "/etc/app.conf", "/etc/app.conf", true, false},
+                      {"/m/2", "/home/ann/.local", "/store", true, true}};
+    auto plan = plan_boot_mounts(s);
+    const MountStep* data = find(plan, StepKind::bind, "data");
+    ASSERT_NE(data, nullptr);
+    EXPECT_EQ(data->source, "/m/0");
+    EXPECT_EQ(data->type, TargetType::dir);
+    EXPECT_EQ(data->resolve, Resolve::no_links);
+    EXPECT_EQ(data->need, Need::required);
+    EXPECT_FALSE(data->attrs & attr::rdonly);
+    EXPECT_GT(index_of(plan, data), index_of(plan, find(plan, StepKind::bind, "home/ann")));
+    const MountStep* conf = find(plan, StepKind::bind, "etc/app.conf");
+    ASSERT_NE(conf, nullptr);
+    EXPECT_EQ(conf->type, TargetType::file);
+    EXPECT_TRUE(conf->attrs & attr::rdonly);
+    // The store below a shared source stays hidden there too.
+    const MountStep* mask = find(plan, StepKind::mask, "store/share/container");
+    ASSERT_NE(mask, nullptr);
+    EXPECT_GT(index_of(plan, mask), index_of(plan, find(plan, StepKind::bind, "store")));
+}
+
+} // namespace ctr::runtime

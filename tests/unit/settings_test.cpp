@@ -11,7 +11,7 @@ Result<BootConfig> apply(std::vector<Setting> s, bool kvm = true) {
     BootConfig b;
     b.cpus = 2;
     b.memory = 2ull << 30;
-    return apply_settings(b, s, kvm);
+    return apply_settings(b, s, HostFacts{kvm, "/home/u"});
 }
 std::string error_of(std::vector<Setting> s, bool kvm = true) {
     auto r = apply(std::move(s), kvm);
@@ -25,6 +25,68 @@ TEST(Settings, ParsesKeyValue) {
     for (const char* bad : {"cpus", "=4", "cpus=", ""})
         EXPECT_EQ(parse_setting(bad).error().message,
                   std::string("invalid argument format '") + bad + "'. Expected 'key=value'");
+    EXPECT_EQ(parse_setting("mounts=")->second, ""); // a list key's empty value removes them all
+}
+
+TEST(Settings, ParsesBothMountSyntaxes) {
+    auto v = parse_mount("/srv//data/:/data:ro");
+    ASSERT_TRUE(v);
+    EXPECT_EQ(*v, (ExtraMount{"/srv/data", "/data", true}));
+    auto m = parse_mount("type=bind,source=/a:b,target=/opt/work,readonly");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(*m, (ExtraMount{"/a:b", "/opt/work", true}));
+    EXPECT_EQ(parse_mount("type=bind,src=/a,dst=/b")->read_only, false);
+    EXPECT_EQ(parse_mount("/a:/b:rx").error().message, "invalid volume '/a:/b:rx': expected SRC:DST[:ro|rw]");
+    EXPECT_EQ(parse_mount("/a").error().message, "invalid volume '/a': expected SRC:DST[:ro|rw]");
+    EXPECT_EQ(parse_mount("type=volume,source=/a,target=/b").error().message,
+              "invalid mount 'type=volume,source=/a,target=/b': only type=bind is supported");
+    EXPECT_EQ(parse_mount("type=bind,source=/a").error().message,
+              "invalid mount 'type=bind,source=/a': expected type=bind,source=SRC,target=DST[,readonly]");
+    EXPECT_EQ(parse_mount("type=bind,source=/a,target=/b,z").error().message,
+              "invalid mount 'type=bind,source=/a,target=/b,z': unknown field 'z'");
+}
+
+TEST(Settings, MountsAreAListThatReplacesAndClears) {
+    BootConfig b;
+    b.mounts = {{"/old", "/old", false}};
+    auto r = apply_settings(b, {{"mounts", "/tmp:/data"}, {"mounts", "type=bind,source=/,target=/host,readonly"}},
+                            HostFacts{false, "/home/u"});
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->mounts.size(), 2u);
+    EXPECT_EQ(r->mounts[0], (ExtraMount{"/tmp", "/data", false}));
+    EXPECT_EQ(r->mounts[1], (ExtraMount{"/", "/host", true}));
+    EXPECT_TRUE(apply_settings(*r, {{"mounts", ""}}, HostFacts{})->mounts.empty());
+    EXPECT_EQ(apply_settings(*r, {{"cpus", "3"}}, HostFacts{})->mounts, r->mounts); // other keys keep them
+    // Stored and read back.
+    auto back = boot_config_from_json(boot_config_to_json(*r));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->mounts, r->mounts);
+    EXPECT_EQ(back->desktop, "auto");
+    EXPECT_TRUE(back->gpu);
+    EXPECT_TRUE(desktop_on(*back));
+    EXPECT_FALSE(desktop_on(*apply_settings(*back, {{"home-mount", "ro"}}, HostFacts{})));
+    EXPECT_TRUE(desktop_on(*apply_settings(*back, {{"home-mount", "ro"}, {"desktop", "TRUE"}}, HostFacts{})));
+    EXPECT_FALSE(desktop_on(*apply_settings(*back, {{"desktop", "f"}}, HostFacts{})));
+    EXPECT_EQ(apply_settings(*back, {{"desktop", "x"}}, HostFacts{}).error().message,
+              "invalid value 'x' for desktop. Expected 'auto', 'true' or 'false'.");
+}
+
+TEST(Settings, MountProblemsOneLineEach) {
+    EXPECT_EQ(error_of({{"mounts", "rel:/x"}, {"mounts", "/tmp:rel"}, {"mounts", "/nonexistent-x:/y"}}),
+              "mount source 'rel' is not an absolute path\n"
+              "mount target 'rel' is not an absolute path\n"
+              "mount source '/nonexistent-x' does not exist");
+    EXPECT_EQ(error_of({{"mounts", "/tmp:/"}}), "mount target '/' is the machine's root");
+    for (const char* api : {"/proc", "/sys", "/dev"})
+        EXPECT_EQ(error_of({{"mounts", std::string("/tmp:") + api + "/x"}}),
+                  fmt::format("mount target '{}/x' is over {}, which the machine's runtime provides", api, api));
+    EXPECT_EQ(error_of({{"mounts", "/tmp:/a/../proc"}}), "mount target '/a/../proc' has '.' or '..' in it");
+    EXPECT_EQ(error_of({{"mounts", "/tmp:/a"}, {"mounts", "/:/a/"}}), "mount target '/a' is given twice");
+    EXPECT_EQ(error_of({{"mounts", "/tmp:/home/u/x"}, {"mounts", "/tmp:/home"}}),
+              "mount target '/home/u/x' is over the home mount /home/u (home-mount=none frees it)\n"
+              "mount target '/home' is over the home mount /home/u (home-mount=none frees it)");
+    EXPECT_TRUE(apply({{"mounts", "/tmp:/home/u/x"}, {"home-mount", "none"}}));
+    EXPECT_TRUE(apply({{"mounts", "/tmp:/homer"}}));
 }
 
 TEST(Settings, AppliesValues) {
@@ -47,7 +109,8 @@ TEST(Settings, RejectsBadValuesWithTheReferenceMessages) {
     EXPECT_EQ(error_of({{"home-mount", "rwx"}}),
               "invalid home mount option 'rwx'. Valid options: ro, rw, none");
     EXPECT_EQ(error_of({{"bogus", "1"}, {"other", "2"}}),
-              "unknown fields 'bogus, other'. Valid: cpus, memory, home-mount, virtualization, kernel");
+              "unknown fields 'bogus, other'. Valid: cpus, memory, home-mount, virtualization, mounts, desktop, gpu, "
+              "kernel");
     EXPECT_EQ(error_of({{"virtualization", "maybe"}}),
               "invalid value 'maybe' for virtualization. Expected 'true' or 'false'.");
     EXPECT_EQ(error_of({{"virtualization", "true"}}, false),
