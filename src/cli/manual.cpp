@@ -63,6 +63,26 @@ const std::map<std::string, Page>& pages() {
           "$ container machine create debian:bookworm --name dev --cpus 2 --memory 4G\n"
           "# Created but not booted, with the home shared read-only\n"
           "$ container machine create debian:bookworm --name ro --home-mount ro --no-boot"}},
+        {"build",
+         {"[OPTIONS] CONTEXT",
+          "Build an image from a Containerfile (Docker's Dockerfile syntax) and the files of the directory "
+          "CONTEXT, which is read in place; .containerignore or .dockerignore leaves files out (with ! "
+          "exceptions). -f names the file (default: CONTEXT/Containerfile, else CONTEXT/Dockerfile).\n\n"
+          "RUN steps run rootless in the same sandbox as machines (user namespace with your subordinate ids, "
+          "the stage's layers under an overlay, /proc, a minimal /dev, the host's network, /etc/hosts and "
+          "/etc/resolv.conf, the machines' seccomp filter and masks), without an init. Each step that changes "
+          "files adds one layer; the others only change the config and its history. Steps are cached by their "
+          "parent, their instruction after expansion and the contents of the files they copy; --no-cache runs "
+          "them all. 'image prune' and 'image rm' drop cache entries whose layers no image keeps.\n\n"
+          "Supported: FROM (AS, scratch, ARG before FROM, stages by name or number), RUN (shell and exec form, "
+          "heredocs), SHELL, COPY and ADD from the context or --from a stage or image (globs, --chown, "
+          "--chmod), ENV, ARG, WORKDIR, USER, LABEL, CMD, ENTRYPOINT, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, "
+          "ONBUILD, MAINTAINER. Not supported: RUN --mount and --security, ADD of URLs, ADD's extraction of "
+          "local archives, COPY --parents and --exclude. Without -t the image is named "
+          "localhost/<directory of CONTEXT>:latest. The digest of the image is printed on stdout.",
+          "# Build a machine image and make a machine from it\n$ container build -t devbox .\n"
+          "$ container machine create devbox --name dev\n# Build one stage with a build argument, no cache\n"
+          "$ container build --target test --build-arg RELEASE=bookworm --no-cache -f ci/Containerfile ."}},
         {"machine commit",
          {"",
           "Make a new image, IMAGE, from the machine's own files: its overlay layer becomes one more layer on "

@@ -1,0 +1,141 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# `container build` on the busybox fixture, as root and as the unprivileged test user: every instruction
+# has its own assertion (on the image config, or on the files a machine made from the image sees),
+# .dockerignore with an exception, multi-stage with --target and COPY --from, an unchanged rebuild that
+# is all cache hits, a changed file or ARG that is a miss, and a failing RUN that names its line, its
+# exit status and its last output, and names no image.
+source "$(dirname "$0")/lib.sh"
+
+busybox_images busybox-fixture:1.0
+chmod 777 "$T"
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+write_containerfile() {
+    cat >"$1" <<'CONTAINERFILE'
+# escape=\
+ARG BASE=busybox-fixture:1.0
+FROM ${BASE} AS first
+ARG GREETING=hi
+ENV NAME=world \
+    EMPTY=
+RUN echo "$GREETING ${NAME} ${EMPTY:-dflt} ${NAME:+alt}" >/greeting
+WORKDIR /work
+COPY hello.txt .
+COPY --chown=12:34 --chmod=0640 dir/ /copied/
+COPY *.log /logs/
+RUN <<SCRIPT
+echo heredoc >/heredoc
+rm /etc/inittab
+SCRIPT
+SHELL ["/bin/sh", "-ec"]
+RUN ["/bin/sh", "-c", "pwd >/pwd"]
+USER 1000:1000
+RUN test "$(id -u):$(id -g)" = 1000:1000
+USER root
+LABEL org.test.label="a b"
+EXPOSE 8080/udp
+VOLUME /data
+STOPSIGNAL SIGRTMIN+3
+HEALTHCHECK --interval=30s --retries=3 CMD true
+ONBUILD RUN echo triggered
+MAINTAINER someone
+ENTRYPOINT ["/bin/sh"]
+CMD ["-c", "echo hi"]
+
+FROM scratch AS tiny
+COPY --from=first /greeting /g
+
+FROM first AS last
+RUN echo last >/last
+CONTAINERFILE
+}
+
+for mode in $(machine_modes); do
+    run=$(runner_for "$mode")
+    data=$(data_for "$mode")
+    on_exit "remove_all_machines '$run' '$data'"
+    $run "$C" image load -i "$T/bb/image.oci.tar" >/dev/null || fail "load ($mode)"
+    ctx=$T/ctx-$mode
+    mkdir -p "$ctx/dir/sub"
+    echo hello >"$ctx/hello.txt"
+    echo a >"$ctx/dir/a"
+    echo b >"$ctx/dir/sub/b"
+    echo secret >"$ctx/secret.txt"
+    echo keep >"$ctx/keep.log"
+    echo drop >"$ctx/drop.log"
+    printf '# comment\n*.log\n!keep.log\nsecret.txt\n' >"$ctx/.dockerignore"
+    write_containerfile "$ctx/Containerfile"
+    chmod -R a+rX "$ctx"
+
+    note "a cold build of the first stage ($mode)"
+    $run "$C" build --progress plain --target first --build-arg GREETING=hey -t localhost/b1:$mode "$ctx" \
+        >"$T/out" 2>"$T/err" || fail "build ($mode): $(tail -20 "$T/err")"
+    grep -q "STEP 2/" "$T/err" || fail "no step display: $(cat "$T/err")"
+    grep -q "(cached)" "$T/err" && fail "a cold build hit the cache"
+    $run "$C" image inspect localhost/b1:$mode >"$T/i" || fail "inspect ($mode)"
+    [[ $(field 'd[0]["descriptor"]["digest"]' <"$T/i") == "$(cat "$T/out")" ]] || fail "printed digest differs"
+    cfg() { field "d[0][\"config\"]$1" <"$T/i"; }
+    [[ $(cfg '["config"]["WorkingDir"]') == /work ]] || fail "WORKDIR"
+    [[ $(cfg '["config"]["User"]') == root ]] || fail "USER"
+    cfg '["config"]["Env"]' | grep -q "NAME=world" || fail "ENV"
+    [[ $(cfg '["config"]["Labels"]["org.test.label"]') == "a b" ]] || fail "LABEL"
+    [[ $(cfg '["config"]["ExposedPorts"]') == "{'8080/udp': {}}" ]] || fail "EXPOSE"
+    [[ $(cfg '["config"]["Volumes"]') == "{'/data': {}}" ]] || fail "VOLUME"
+    [[ $(cfg '["config"]["StopSignal"]') == SIGRTMIN+3 ]] || fail "STOPSIGNAL"
+    [[ $(cfg '["config"]["Healthcheck"]["Test"]') == "['CMD', 'true']" ]] || fail "HEALTHCHECK"
+    [[ $(cfg '["config"]["Healthcheck"]["Interval"]') == 30000000000 ]] || fail "HEALTHCHECK --interval"
+    [[ $(cfg '["config"]["OnBuild"]') == "['RUN echo triggered']" ]] || fail "ONBUILD"
+    [[ $(cfg '["config"]["Shell"]') == "['/bin/sh', '-ec']" ]] || fail "SHELL"
+    [[ $(cfg '["config"]["Entrypoint"]') == "['/bin/sh']" ]] || fail "ENTRYPOINT"
+    [[ $(cfg '["config"]["Cmd"]') == "['-c', 'echo hi']" ]] || fail "CMD"
+    [[ $(cfg '["author"]') == someone ]] || fail "MAINTAINER"
+    # busybox + RUN greeting + COPY x3 + heredoc RUN + exec RUN; the USER check's RUN changes nothing
+    base_layers=$($run "$C" image inspect busybox-fixture:1.0 | field 'len(d[0]["layers"])')
+    [[ $(field 'len(d[0]["layers"])' <"$T/i") == $((base_layers + 6)) ]] ||
+        fail "layer count: $(field 'len(d[0]["layers"])' <"$T/i")"
+    [[ $(cfg '["history"][-1]["created_by"]') == 'CMD ["-c", "echo hi"]' ]] || fail "history"
+
+    note "the files a machine of the image sees ($mode)"
+    $run "$C" machine create --name b-$mode localhost/b1:$mode >/dev/null || fail "create ($mode)"
+    inside() { $run "$C" machine run --root -n b-$mode -- sh -c "$1"; }
+    [[ $(inside 'cat /greeting') == "hey world dflt alt" ]] || fail "RUN/ARG/ENV expansion: $(inside 'cat /greeting')"
+    [[ $(inside 'cat /work/hello.txt') == hello ]] || fail "COPY into WORKDIR"
+    [[ $(inside 'stat -c %u:%g:%a /copied/a /copied/sub/b' | tr '\n' ' ') == "12:34:640 12:34:640 " ]] ||
+        fail "COPY --chown --chmod: $(inside 'stat -c %u:%g:%a /copied/a /copied/sub/b')"
+    [[ $(inside 'ls /logs') == keep.log ]] || fail ".dockerignore exception: $(inside 'ls /logs')"
+    [[ $(inside 'cat /heredoc') == heredoc ]] || fail "RUN heredoc"
+    inside 'test ! -e /etc/inittab' || fail "a deleted file shows (whiteout)"
+    [[ $(inside 'cat /pwd') == /work ]] || fail "RUN exec form in WORKDIR"
+
+    note "--target, COPY --from, FROM scratch ($mode)"
+    $run "$C" build --progress none --target tiny -t localhost/tiny:$mode "$ctx" >/dev/null 2>"$T/err" ||
+        fail "build tiny: $(cat "$T/err")"
+    [[ $($run "$C" image inspect localhost/tiny:$mode | field 'len(d[0]["layers"])') == 1 ]] || fail "tiny layers"
+
+    note "an unchanged rebuild is all cache; a changed file or ARG is a miss ($mode)"
+    $run "$C" build --progress plain --target first --build-arg GREETING=hey -t localhost/b2:$mode "$ctx" \
+        >"$T/out2" 2>"$T/err" || fail "rebuild: $(cat "$T/err")"
+    [[ $(grep -c "(cached)" "$T/err") == 7 ]] || fail "rebuild not cached: $(cat "$T/err")"
+    [[ $(cat "$T/out2") == $(cat "$T/out") ]] || note "(the rebuild's digest differs: the final config's time)"
+    echo hello2 >"$ctx/hello.txt"
+    $run "$C" build --progress plain --target first --build-arg GREETING=hey -t localhost/b3:$mode "$ctx" \
+        >/dev/null 2>"$T/err" || fail "rebuild after a change: $(cat "$T/err")"
+    [[ $(grep -c "(cached)" "$T/err") == 1 ]] || fail "a changed file must miss from its COPY on: $(cat "$T/err")"
+    $run "$C" build --progress plain --target first --build-arg GREETING=other -t localhost/b3:$mode "$ctx" \
+        >/dev/null 2>"$T/err" || fail "rebuild with another ARG: $(cat "$T/err")"
+    grep -q "(cached)" "$T/err" && fail "a changed ARG must miss: $(cat "$T/err")"
+
+    note "a failing RUN names its line and status, and names no image ($mode)"
+    mkdir -p "$T/bad-$mode"
+    printf 'FROM busybox-fixture:1.0\nRUN echo one && echo to-stderr >&2 && exit 3\n' >"$T/bad-$mode/Containerfile"
+    chmod -R a+rX "$T/bad-$mode"
+    $run "$C" build -t localhost/bad:$mode "$T/bad-$mode" >/dev/null 2>"$T/err" && fail "a failing RUN built"
+    grep -q "line 2: RUN echo one .*exit status 3.*to-stderr" "$T/err" || fail "failure message: $(cat "$T/err")"
+    $run "$C" image inspect localhost/bad:$mode >/dev/null 2>&1 && fail "a failed build named its image"
+    printf 'FROM busybox-fixture:1.0\nFROBNICATE x\n' >"$T/bad-$mode/Containerfile"
+    $run "$C" build "$T/bad-$mode" >/dev/null 2>"$T/err" && fail "an unknown instruction built"
+    grep -q "line 2: unknown instruction FROBNICATE" "$T/err" || fail "unknown instruction: $(cat "$T/err")"
+    $run "$C" system check >/dev/null 2>&1 || fail "system check after the builds ($mode)"
+done
+echo "PASS"
