@@ -3,6 +3,7 @@
 // writer. Work files live in one store work directory ($DATA/tmp/<pid>-build-…), removed at the end.
 #include "build/builder.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -503,9 +504,9 @@ private:
 
     Result<std::string> step_dir() {
         std::string d = fmt::format("{}/step-{}", m_work, m_step);
+        // upper/ and work/ are made inside the step's namespace (boot.cpp's build_root, the COPY child):
+        // the overlay's root directory is upper/ itself, which must belong to the image's root.
         TRY(fs::make_dirs(d + "/rootfs", 0755));
-        TRY(fs::make_dirs(d + "/upper", 0755));
-        TRY(fs::make_dirs(d + "/work", 0700));
         // The step's root enters its directory by name (boot.cpp), without access to the data directory.
         if (::chmod(d.c_str(), 0711) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", d));
         return d;
@@ -531,10 +532,28 @@ private:
         store::LayerWriteOptions w;
         w.max_size = TRY(store::max_layer_size());
         w.exclude = k_runtime_files;
+        // An image without /etc/hosts or /etc/resolv.conf got them made as mount points, and /etc copied
+        // up for that: when that is all the step did to /etc, /etc stays out of the layer too.
+        if (UniqueFd up(::open((dir + "/upper").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)); up.valid()) {
+            UniqueFd etc(::openat(up.get(), "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (etc.valid()) {
+                bool only_runtime = true;
+                if (DIR* d = ::fdopendir(::dup(etc.get()))) {
+                    while (struct dirent* e = ::readdir(d)) {
+                        std::string n = e->d_name;
+                        if (n != "." && n != ".." && n != "hosts" && n != "resolv.conf") only_runtime = false;
+                    }
+                    ::closedir(d);
+                } else {
+                    only_runtime = false;
+                }
+                if (only_runtime) w.exclude.push_back("etc");
+            }
+        }
         std::string blob = dir + ".layer";
         store::WrittenLayer l = TRY(store::write_layer_as(m_map, dir + "/upper", blob, w));
         fault_point("build: layer written");
-        if (l.entries == 0) {
+        if (l.entries <= 1) { // only the root directory, which every layer has: nothing changed
             (void)::unlink(blob.c_str()); // removed with the work directory anyway
             history(s, created_by, true);
             return {};
@@ -674,7 +693,7 @@ private:
             if (src.find("://") != std::string::npos)
                 return make_error("line {}: {} {}: URLs are not supported", in.line, in.keyword, src);
         const json& c = s.config["config"];
-        bool dest_dir = dest.back() == '/' || w.size() > 1 ||
+        bool dest_dir = dest.back() == '/' || dest == "." || dest == ".." || dest.ends_with("/.") || w.size() > 1 ||
                         std::any_of(w.begin(), w.end(), [](const std::string& x) { return x.find_first_of("*?[") != std::string::npos; });
         if (dest[0] != '/') {
             std::string cur = c.value("WorkingDir", std::string("/"));
@@ -727,6 +746,9 @@ private:
         auto r = runtime::run_in_userns(m_outer, [&]() -> Result<void> {
             if (::unshare(CLONE_NEWNS) != 0) return sys_error(errno, "unshare the mount namespace");
             if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return sys_error(errno, "make / private");
+            for (const auto& [sub, perm] : {std::pair{"/upper", 0755}, {"/work", 0700}})
+                if (::mkdir((dir + sub).c_str(), static_cast<mode_t>(perm)) != 0)
+                    return sys_error(errno, fmt::format("mkdir \"{}{}\"", dir, sub));
             std::string opts = fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work,userxattr", lower, dir, dir);
             if (::mount("overlay", (dir + "/rootfs").c_str(), "overlay", 0, opts.c_str()) != 0)
                 return sys_error(errno, "mount the step's overlay");

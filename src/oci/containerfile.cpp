@@ -479,7 +479,10 @@ Result<Containerfile> parse_containerfile(const std::string& text) {
         }
         if (rule->needs_args && rest.empty()) return make_error("line {}: {} needs an argument", in.line, in.keyword);
         in.args = rest;
-        in.original = in.keyword + (rest.empty() ? "" : " " + rest);
+        in.original = in.keyword;
+        for (const auto& [name, value] : in.flags)
+            in.original += " --" + name + (value.empty() ? "" : "=" + value);
+        if (!rest.empty()) in.original += " " + rest;
         if (rule->json && !rest.empty() && rest[0] == '[') {
             // Not valid JSON: the shell form after all, as Docker does.
             nlohmann::json j = nlohmann::json::parse(rest, nullptr, false);

@@ -51,7 +51,7 @@ RUN echo last >/last
 CONTAINERFILE
 }
 
-for mode in $(machine_modes); do
+for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     run=$(runner_for "$mode")
     data=$(data_for "$mode")
     on_exit "remove_all_machines '$run' '$data'"
@@ -83,7 +83,7 @@ for mode in $(machine_modes); do
     [[ $(cfg '["config"]["ExposedPorts"]') == "{'8080/udp': {}}" ]] || fail "EXPOSE"
     [[ $(cfg '["config"]["Volumes"]') == "{'/data': {}}" ]] || fail "VOLUME"
     [[ $(cfg '["config"]["StopSignal"]') == SIGRTMIN+3 ]] || fail "STOPSIGNAL"
-    [[ $(cfg '["config"]["Healthcheck"]["Test"]') == "['CMD', 'true']" ]] || fail "HEALTHCHECK"
+    [[ $(cfg '["config"]["Healthcheck"]["Test"]') == "['CMD-SHELL', 'true']" ]] || fail "HEALTHCHECK"
     [[ $(cfg '["config"]["Healthcheck"]["Interval"]') == 30000000000 ]] || fail "HEALTHCHECK --interval"
     [[ $(cfg '["config"]["OnBuild"]') == "['RUN echo triggered']" ]] || fail "ONBUILD"
     [[ $(cfg '["config"]["Shell"]') == "['/bin/sh', '-ec']" ]] || fail "SHELL"
@@ -93,7 +93,7 @@ for mode in $(machine_modes); do
     # busybox + RUN greeting + COPY x3 + heredoc RUN + exec RUN; the USER check's RUN changes nothing
     base_layers=$($run "$C" image inspect busybox-fixture:1.0 | field 'len(d[0]["layers"])')
     [[ $(field 'len(d[0]["layers"])' <"$T/i") == $((base_layers + 6)) ]] ||
-        fail "layer count: $(field 'len(d[0]["layers"])' <"$T/i")"
+        fail "layer count: $(field "[h[\"created_by\"][:40] for h in d[0][\"config\"][\"history\"] if not h.get(\"empty_layer\")]" <"$T/i")"
     [[ $(cfg '["history"][-1]["created_by"]') == 'CMD ["-c", "echo hi"]' ]] || fail "history"
 
     note "the files a machine of the image sees ($mode)"
