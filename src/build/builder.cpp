@@ -151,7 +151,11 @@ public:
         StageState& final = m_states[target];
         for (const auto& [k, v] : m_o.labels)
             TRY(oci::apply_change(final.config["config"], "LABEL " + k + "=" + quoted(v)));
-        final.config["created"] = store::now_rfc3339();
+        // The last step's time: an unchanged rebuild is the same image.
+        const json& hist = final.config["history"];
+        final.config["created"] = hist.is_array() && !hist.empty() && hist.back().contains("created")
+                                      ? hist.back()["created"]
+                                      : json(store::now_rfc3339());
         BuildResult r;
         std::vector<std::string> tags = m_o.tags;
         if (tags.empty()) {
@@ -442,9 +446,16 @@ private:
         } else {
             return make_error("line {}: unsupported instruction {}", in.line, k);
         }
+        // Cached too, so that an unchanged rebuild gives the same config (history times included).
+        std::string key = sha(s.key + "\n" + k + "\n" + detail);
+        if (cache_hit(s, key)) {
+            event(StepEvent::cached, in.original);
+            return {};
+        }
         event(StepEvent::start, in.original);
-        s.key = sha(s.key + "\n" + k + "\n" + detail);
+        s.key = key;
         history(s, in.original, true);
+        cache_store(s);
         return {};
     }
 
