@@ -682,8 +682,8 @@ private:
             return make_error("line {}: {}: {}{}", in.line, shown, why,
                               tail.empty() ? "" : "; its last lines of output:" + out);
         }
-        if (auto c = commit_layer(s, dir, "RUN " + (in.exec_form ? json(cmd.argv).dump() : in.args)); !c)
-            return wrap(std::move(c).error(), fmt::format("line {}: {}", in.line, shown));
+        if (auto done = commit_layer(s, dir, "RUN " + (in.exec_form ? json(cmd.argv).dump() : in.args)); !done)
+            return wrap(std::move(done).error(), fmt::format("line {}: {}", in.line, shown));
         s.key = key;
         cache_store(s);
         return {};
@@ -790,8 +790,8 @@ private:
             return copy_sources(src.get(), sources, root.get(), o);
         });
         if (!r) return make_error("line {}: {}: {}", in.line, shown, r.error().message);
-        if (auto c = commit_layer(s, dir, in.keyword + " " + in.args); !c)
-            return wrap(std::move(c).error(), fmt::format("line {}: {}", in.line, shown));
+        if (auto done = commit_layer(s, dir, in.keyword + " " + in.args); !done)
+            return wrap(std::move(done).error(), fmt::format("line {}: {}", in.line, shown));
         s.key = key;
         cache_store(s);
         return {};
