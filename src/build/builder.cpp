@@ -787,6 +787,8 @@ private:
             o.mode = mode;
             o.ignore = ignore;
             if (!chown.empty()) std::tie(o.uid, o.gid) = TRY(resolve_owner(root.get(), chown));
+            o.chowned = !chown.empty();
+            o.extract = in.keyword == "ADD";
             return copy_sources(src.get(), sources, root.get(), o);
         });
         if (!r) return make_error("line {}: {}: {}", in.line, shown, r.error().message);

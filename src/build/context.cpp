@@ -15,6 +15,7 @@
 #include "base/fs.hpp"
 #include "base/unique_fd.hpp"
 #include "oci/digest.hpp"
+#include "store/libarchive.hpp"
 
 namespace ctr::build {
 
@@ -398,10 +399,107 @@ Result<void> copy_sources(int src_root, const std::vector<std::string>& sources,
         if (dest.empty()) into = true;
         std::string dir = into ? dest : (dest.find('/') == std::string::npos ? "" : dest.substr(0, dest.rfind('/')));
         std::string out = into ? name : dest.substr(dest.rfind('/') + 1);
+        if (o.extract && S_ISREG(st.st_mode)) {
+            UniqueFd f(::openat(sdir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+            if (!f.valid()) return sys_error(errno, fmt::format("open \"{}\"", s));
+            auto r = extract_archive(f.get(), dst_root, o.dest, o, o.chowned);
+            if (r) continue;
+            if (r.error().errnum != EINVAL) return r; // an archive, but broken: say so
+        }
         UniqueFd d = TRY(c.make_dirs("/" + dir));
         UniqueFd dd(::openat(d.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dd.valid()) return sys_error(errno, fmt::format("open \"/{}\"", dir));
         TRY(c.entry(sdir.get(), name, s, dd.get(), out, 0));
+    }
+    return {};
+}
+
+Result<void> extract_archive(int archive, int dst_root, const std::string& dest, const CopyOptions& o, bool chown) {
+    ArchiveReader a(archive_read_new());
+    if (!a) return make_error("archive_read_new failed");
+    TRY(store::support_store_filters(a.get()));
+    archive_read_support_format_tar(a.get());
+    if (::lseek(archive, 0, SEEK_SET) != 0) return sys_error(errno, "seek the archive");
+    if (archive_read_open_fd(a.get(), archive, 65536) != ARCHIVE_OK)
+        return Error{"not an archive", EINVAL};
+    Copier c{o, dst_root};
+    struct archive_entry* e = nullptr;
+    bool first = true;
+    for (;;) {
+        int r = archive_read_next_header(a.get(), &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            if (first) return Error{"not an archive", EINVAL};
+            return make_error("read the archive: {}", archive_error_string(a.get()));
+        }
+        first = false;
+        const char* raw = archive_entry_pathname(e);
+        std::string rel = clean(raw ? raw : "");
+        std::string full = clean(dest) + (rel.empty() ? "" : "/" + rel);
+        std::string parent = full.find('/') == std::string::npos ? "" : full.substr(0, full.rfind('/'));
+        std::string leaf = full.substr(full.rfind('/') + 1);
+        mode_t type = archive_entry_filetype(e);
+        uid_t uid = chown ? o.uid : static_cast<uid_t>(archive_entry_uid(e));
+        gid_t gid = chown ? o.gid : static_cast<gid_t>(archive_entry_gid(e));
+        mode_t perm = o.mode ? *o.mode : static_cast<mode_t>(archive_entry_perm(e) & 07777);
+        if (rel.empty() || type == AE_IFDIR) {
+            UniqueFd d = TRY(c.make_dirs("/" + full));
+            (void)d;
+            UniqueFd p = TRY(c.make_dirs("/" + parent));
+            if (!rel.empty()) {
+                if (::fchownat(p.get(), leaf.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+                    ::fchmodat(p.get(), leaf.c_str(), perm, 0) != 0)
+                    return sys_error(errno, fmt::format("set the owner and mode of \"/{}\"", full));
+            }
+            continue;
+        }
+        UniqueFd p = TRY(c.make_dirs("/" + parent));
+        UniqueFd dir(::openat(p.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir.valid()) return sys_error(errno, fmt::format("open \"/{}\"", parent));
+        struct stat old {};
+        if (::fstatat(dir.get(), leaf.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISDIR(old.st_mode)) return make_error("cannot replace the directory \"/{}\" with a file", full);
+            if (::unlinkat(dir.get(), leaf.c_str(), 0) != 0) return sys_error(errno, fmt::format("replace \"/{}\"", full));
+        }
+        if (const char* hl = archive_entry_hardlink(e)) {
+            std::string target = clean(dest) + "/" + clean(hl);
+            UniqueFd t = TRY(open_in(dst_root, target, O_PATH | O_NOFOLLOW));
+            std::string via = fmt::format("/proc/self/fd/{}", t.get());
+            if (::linkat(AT_FDCWD, via.c_str(), dir.get(), leaf.c_str(), AT_SYMLINK_FOLLOW) != 0)
+                return sys_error(errno, fmt::format("link \"/{}\"", full));
+            continue;
+        }
+        if (type == AE_IFLNK) {
+            const char* target = archive_entry_symlink(e);
+            if (::symlinkat(target ? target : "", dir.get(), leaf.c_str()) != 0)
+                return sys_error(errno, fmt::format("symlink \"/{}\"", full));
+            if (::fchownat(dir.get(), leaf.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+                return sys_error(errno, fmt::format("chown \"/{}\"", full));
+            continue;
+        }
+        if (type != AE_IFREG) continue; // devices, fifos: not made in a user namespace anyway
+        UniqueFd f(::openat(dir.get(), leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!f.valid()) return sys_error(errno, fmt::format("create \"/{}\"", full));
+        const void* buf;
+        size_t size;
+        la_int64_t off;
+        for (;;) {
+            int rr = archive_read_data_block(a.get(), &buf, &size, &off);
+            if (rr == ARCHIVE_EOF) break;
+            if (rr != ARCHIVE_OK) return make_error("read \"{}\" from the archive: {}", rel, archive_error_string(a.get()));
+            const char* pb = static_cast<const char*>(buf);
+            for (size_t done = 0; done < size;) {
+                ssize_t w = ::pwrite(f.get(), pb + done, size - done, off + static_cast<off_t>(done));
+                if (w < 0 && errno == EINTR) continue;
+                if (w < 0) return sys_error(errno, fmt::format("write \"/{}\"", full));
+                done += static_cast<size_t>(w);
+            }
+        }
+        if (::fchown(f.get(), uid, gid) != 0 || ::fchmod(f.get(), perm) != 0)
+            return sys_error(errno, fmt::format("set the owner and mode of \"/{}\"", full));
+        struct timespec t[2] = {{archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
+                                {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
+        (void)::futimens(f.get(), t); // times are kept where the file system allows
     }
     return {};
 }

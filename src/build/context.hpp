@@ -55,6 +55,9 @@ struct CopyOptions {
     gid_t gid = 0;
     std::optional<mode_t> mode;    // --chmod
     const IgnoreRules* ignore = nullptr; // for sources from the context
+    bool chowned = false;          // uid/gid came from --chown (else an extracted archive's own owners)
+    bool extract = false;          // ADD: a source file that is a tar (plain, gzip or zstd) is unpacked
+                                   // into the destination directory instead of copied
 };
 
 // Copies `sources` (from select_sources on `src_root`) into the image root `dst_root` (an O_PATH fd
@@ -63,6 +66,14 @@ struct CopyOptions {
 // kept unless --chmod; links are copied as links. Runs as root of the step's user namespace.
 Result<void> copy_sources(int src_root, const std::vector<std::string>& sources, int dst_root,
                           const CopyOptions& o);
+
+// Unpacks the tar `archive` (an open file, read from its start) below the directory `dest` of the image
+// root `dst_root`: names are taken relative to dest ("/" and ".." dropped) and resolved inside the
+// root, existing files are replaced, directories merged; owners are the archive's unless o.uid/o.gid
+// were given (chown), device nodes are skipped. Fails with "not an archive" (errno EINVAL) when the
+// file is no tar, before anything is written.
+Result<void> extract_archive(int archive, int dst_root, const std::string& dest, const CopyOptions& o,
+                             bool chown);
 
 // "user[:group]" of --chown to ids, names looked up in the image's /etc/passwd and /etc/group
 // (resolved inside `root`). A user without group takes its primary group (0 for a bare number).

@@ -108,6 +108,22 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     inside 'test ! -e /etc/inittab' || fail "a deleted file shows (whiteout)"
     [[ $(inside 'cat /pwd') == /work ]] || fail "RUN exec form in WORKDIR"
 
+    note "ADD: a local tar is unpacked, another file copied ($mode)"
+    actx=$T/actx-$mode
+    mkdir -p "$actx/src/d"
+    echo inner >"$actx/src/d/f"
+    ln -s d/f "$actx/src/link"
+    tar -czf "$actx/files.tgz" -C "$actx/src" --owner=7 --group=8 d link
+    echo plain >"$actx/plain.txt"
+    printf 'FROM busybox-fixture:1.0\nADD files.tgz /unpacked/\nADD --chown=5:6 files.tgz /owned/\nADD plain.txt /added.txt\n' \
+        >"$actx/Containerfile"
+    chmod -R a+rX "$actx"
+    $run "$C" build --progress none -t localhost/add:$mode "$actx" >/dev/null 2>"$T/err" || fail "ADD build: $(cat "$T/err")"
+    $run "$C" machine create --name add-$mode localhost/add:$mode >/dev/null || fail "create add ($mode)"
+    [[ $($run "$C" machine run --root -n add-$mode -- sh -c 'cat /unpacked/d/f; readlink /unpacked/link; stat -c %u:%g /unpacked/d/f /owned/d/f; cat /added.txt' | paste -sd ' ') == "inner d/f 7:8 5:6 plain" ]] ||
+        fail "ADD: $($run "$C" machine run --root -n add-$mode -- sh -c 'ls -lR /unpacked /owned; cat /added.txt')"
+    $run "$C" machine rm -f add-$mode >/dev/null
+
     note "--target, COPY --from, FROM scratch ($mode)"
     $run "$C" build --progress none --target tiny -t localhost/tiny:$mode "$ctx" >/dev/null 2>"$T/err" ||
         fail "build tiny: $(cat "$T/err")"
