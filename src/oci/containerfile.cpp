@@ -364,20 +364,25 @@ Result<std::vector<KeyValue>> parse_key_values(const std::string& text, char esc
             ++sp;
         std::string rest = trim(t.substr(sp));
         if (rest.empty() && !allow_bare) return make_error("{} needs a value", raw[0]);
-        KeyValue kv{TRY(process_word(raw[0], escape, vars)), TRY(process_word(rest, escape, vars))};
-        out.push_back(kv);
+        // Each TRY on its own line: returning from inside an initializer list would skip the destructors
+        // of the members already made (a leak the fuzzer found).
+        std::string key = TRY(process_word(raw[0], escape, vars));
+        std::string value = TRY(process_word(rest, escape, vars));
+        out.push_back({key, value});
         return out;
     }
     for (const auto& w : raw) {
         size_t eq = w.find('=');
         if (eq == std::string::npos) {
             if (!allow_bare) return make_error("expected KEY=VALUE, got \"{}\"", w);
-            out.push_back({TRY(process_word(w, escape, vars)), std::nullopt});
+            std::string key = TRY(process_word(w, escape, vars));
+            out.push_back({key, std::nullopt});
             continue;
         }
         if (eq == 0) return make_error("expected KEY=VALUE, got \"{}\" (no key)", w);
-        out.push_back({TRY(process_word(w.substr(0, eq), escape, vars)),
-                       TRY(process_word(w.substr(eq + 1), escape, vars))});
+        std::string key = TRY(process_word(w.substr(0, eq), escape, vars));
+        std::string value = TRY(process_word(w.substr(eq + 1), escape, vars));
+        out.push_back({key, value});
     }
     return out;
 }
