@@ -543,6 +543,7 @@ private:
         store::LayerWriteOptions w;
         w.max_size = TRY(store::max_layer_size());
         w.exclude = k_runtime_files;
+        w.compression_level = 1;
         // An image without /etc/hosts or /etc/resolv.conf got them made as mount points, and /etc copied
         // up for that: when that is all the step did to /etc, /etc stays out of the layer too.
         if (UniqueFd up(::open((dir + "/upper").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)); up.valid()) {

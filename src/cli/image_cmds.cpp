@@ -150,6 +150,18 @@ Result<int> do_tag(const ImageOptions& o) {
     return 0;
 }
 
+// `image prune`: no names change; blobs, layers and build cache entries no image or machine needs go.
+Result<int> do_prune(const ImageOptions&) {
+    store::Store s = TRY(store::Store::open());
+    auto lock = TRY(s.lock());
+    machine::Machines machines(s);
+    std::vector<oci::Digest> in_use;
+    for (const auto& m : TRY(machines.names()))
+        if (auto cfg = machines.config(m)) in_use.push_back(cfg->image.digest);
+    TRY(s.collect_garbage(in_use));
+    return 0;
+}
+
 Result<int> do_remove(const ImageOptions& o) {
     store::Store s = TRY(store::Store::open());
     auto lock = TRY(s.lock());
@@ -256,6 +268,10 @@ void add_image_commands(CLI::App& app, Action& action) {
     rm->add_flag("-f,--force", o->force, "Remove even if in use; ignore names already gone");
     rm->add_option("images", o->refs, "Image references or IDs")->required()->type_name(k_image_type);
     bind(rm, do_remove);
+
+    CLI::App* prune = image->add_subcommand(
+        "prune", "Remove the data no image or machine needs: layers, blobs and build cache entries");
+    bind(prune, do_prune);
 
     CLI::App* save = image->add_subcommand("save", "Write images to an OCI image layout archive");
     save->add_option("-o,--output", o->output, "Archive to write")->required()->type_name(k_file_type);

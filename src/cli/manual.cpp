@@ -185,6 +185,11 @@ const std::map<std::string, Page>& pages() {
           "image and no machine needs. A name a machine was made from stays unless -f. Every name is "
           "processed; a failure prints one line and the exit status is 1.",
           "$ container image rm localhost/base:1 debian:bookworm"}},
+        {"image prune",
+         {"",
+          "Remove what no image name and no machine needs any more: blobs, unpacked layers, and build cache "
+          "entries whose layers went. 'image rm' does the same after it removes names.",
+          "$ container image prune"}},
         {"image save",
          {"", "Write images to an OCI image layout archive, readable by skopeo, podman and umoci.",
           "$ container image save -o dev.tar localhost/debian:bookworm"}},

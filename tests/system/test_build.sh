@@ -154,5 +154,16 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     $run "$C" build "$T/bad-$mode" >/dev/null 2>"$T/err" && fail "an unknown instruction built"
     grep -q "line 2: unknown instruction FROBNICATE" "$T/err" || fail "unknown instruction: $(cat "$T/err")"
     $run "$C" system check >/dev/null 2>&1 || fail "system check after the builds ($mode)"
+
+    note "GC drops cache entries whose layers no image keeps ($mode)"
+    [[ -n $(ls "$data/build-cache") ]] || fail "no build cache entries"
+    $run "$C" machine rm -f b-$mode >/dev/null || fail "rm machine ($mode)"
+    $run "$C" image rm localhost/b1:$mode localhost/b2:$mode localhost/b3:$mode localhost/tiny:$mode localhost/add:$mode \
+        >/dev/null || fail "image rm ($mode)"
+    $run "$C" image prune || fail "image prune ($mode)"
+    # What is left is keyed on the busybox image's layer only (FROM, ARG, ENV steps).
+    $run "$C" image rm busybox-fixture:1.0 >/dev/null || fail "image rm busybox ($mode)"
+    [[ -z $(ls "$data/build-cache") ]] || fail "cache entries left after GC: $(ls "$data/build-cache" | wc -l)"
+    [[ -z $(ls "$data/content/sha256") ]] || fail "blobs left after GC"
 done
 echo "PASS"
