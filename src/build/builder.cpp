@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <set>
 
@@ -21,6 +22,7 @@
 #include "build/context.hpp"
 #include "oci/changes.hpp"
 #include "oci/containerfile.hpp"
+#include "registry/http.hpp"
 #include "runtime/boot.hpp"
 #include "runtime/userns.hpp"
 #include "store/image_writer.hpp"
@@ -690,6 +692,48 @@ private:
         return {};
     }
 
+    // Downloads `in`'s URL into DIR/NAME, checked against `checksum` ("sha256:…") when given; returns
+    // "sha256:…" of what arrived. Bounded by the layer size limit.
+    Result<std::string> download(const oci::Instruction& in, const std::string& url, const std::string& dir,
+                                 const std::string& name, const std::optional<std::string>& checksum) {
+        TRY(fs::make_dirs(dir, 0700));
+        std::string path = dir + "/" + name;
+        UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        if (!fd.valid()) return sys_error(errno, fmt::format("create \"{}\"", path));
+        registry::http_global_init();
+        uint64_t limit = TRY(store::max_layer_size()), got = 0;
+        oci::Sha256 h;
+        std::string werr;
+        registry::HttpRequest req;
+        req.url = url;
+        req.sink = [&](long, const char* p, size_t n) {
+            got += n;
+            if (got > limit) {
+                werr = "larger than the layer size limit";
+                return false;
+            }
+            h.update(p, n);
+            for (size_t off = 0; off < n;) {
+                ssize_t wr = ::write(fd.get(), p + off, n - off);
+                if (wr < 0 && errno == EINTR) continue;
+                if (wr < 0) {
+                    werr = std::strerror(errno);
+                    return false;
+                }
+                off += static_cast<size_t>(wr);
+            }
+            return true;
+        };
+        registry::HttpResponse r = registry::http_request(req);
+        if (!werr.empty()) return make_error("line {}: ADD {}: {}", in.line, url, werr);
+        if (!r.transport_error.empty()) return make_error("line {}: ADD {}: {}", in.line, url, r.transport_error);
+        if (!r.ok()) return make_error("line {}: ADD {}: HTTP status {}", in.line, url, r.status);
+        std::string sum = h.finish().str();
+        if (checksum && sum != *checksum)
+            return make_error("line {}: ADD {}: checksum mismatch: expected {}, got {}", in.line, url, *checksum, sum);
+        return sum;
+    }
+
     Result<void> copy_step(size_t stage, StageState& s, const oci::Instruction& in) {
         std::vector<std::string> w;
         if (in.exec_form) {
@@ -702,9 +746,11 @@ private:
         if (w.size() < 2) return make_error("line {}: {} needs a source and a destination", in.line, in.keyword);
         std::string dest = w.back();
         w.pop_back();
+        bool url = in.keyword == "ADD" && w.size() == 1 && (w[0].rfind("http://", 0) == 0 || w[0].rfind("https://", 0) == 0);
         for (const auto& src : w)
-            if (src.find("://") != std::string::npos)
-                return make_error("line {}: {} {}: URLs are not supported", in.line, in.keyword, src);
+            if (src.find("://") != std::string::npos && !url)
+                return make_error("line {}: {} {}: only ADD takes a URL, and only as its one source", in.line, in.keyword,
+                                  src);
         const json& c = s.config["config"];
         bool dest_dir = dest.back() == '/' || dest == "." || dest == ".." || dest.ends_with("/.") || w.size() > 1 ||
                         std::any_of(w.begin(), w.end(), [](const std::string& x) { return x.find_first_of("*?[") != std::string::npos; });
@@ -722,7 +768,7 @@ private:
         if (auto o = in.flag("chown")) chown = TRY(word(s, in, *o));
         // Where the sources come from: the context, an earlier stage or an image.
         std::optional<std::string> from = in.flag("from");
-        std::string from_lower, content;
+        std::string from_lower, content, url_dir, url_name, url_src;
         if (from) {
             std::string f = TRY(word(s, in, *from));
             if (auto j = stage_index(f, stage)) {
@@ -735,6 +781,24 @@ private:
                 tmp.config = img->config.raw;
                 from_lower = lowerdirs(tmp);
                 content = img->record.digest.str();
+            }
+        } else if (url) {
+            // ADD URL: the download is the source, mode 0600 unless --chmod (Docker's rule); keyed on
+            // --checksum when given (no download on a cache hit), else on the downloaded bytes.
+            if (!mode) mode = 0600;
+            std::string path = w[0].substr(0, w[0].find_first_of("?#"));
+            std::string name = path.substr(path.rfind('/') + 1);
+            if (name.empty() || name == "." || name == "..") name = "download";
+            url_dir = fmt::format("{}/url-{}", m_work, m_step);
+            url_name = name;
+            url_src = w[0];
+            w = {name};
+            if (auto sum = in.flag("checksum")) {
+                if (sum->rfind("sha256:", 0) != 0 || sum->size() != 71)
+                    return make_error("line {}: ADD --checksum={}: expected sha256:<64 hex digits>", in.line, *sum);
+                content = *sum;
+            } else {
+                content = TRY(download(in, url_src, url_dir, name, std::nullopt));
             }
         } else {
             auto sources = select_sources(m_context.get(), w, m_ignore);
@@ -752,10 +816,14 @@ private:
             return {};
         }
         event(StepEvent::start, shown);
+        if (url && !fs::exists(url_dir + "/" + url_name))
+            TRY(download(in, url_src, url_dir, url_name, content));
+        UniqueFd url_fd;
+        if (url) url_fd = TRY(fs::open_dir(url_dir));
         std::string dir = TRY(step_dir());
         std::string lower = lowerdirs(s);
-        int ctx = m_context.get();
-        const IgnoreRules* ignore = from ? nullptr : &m_ignore;
+        int ctx = url ? url_fd.get() : m_context.get();
+        const IgnoreRules* ignore = from || url ? nullptr : &m_ignore;
         auto r = runtime::run_in_userns(m_outer, [&]() -> Result<void> {
             if (::unshare(CLONE_NEWNS) != 0) return sys_error(errno, "unshare the mount namespace");
             if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return sys_error(errno, "make / private");
@@ -789,7 +857,7 @@ private:
             o.ignore = ignore;
             if (!chown.empty()) std::tie(o.uid, o.gid) = TRY(resolve_owner(root.get(), chown));
             o.chowned = !chown.empty();
-            o.extract = in.keyword == "ADD";
+            o.extract = in.keyword == "ADD" && !url; // a downloaded archive is not unpacked (Docker's rule)
             return copy_sources(src.get(), sources, root.get(), o);
         });
         if (!r) return make_error("line {}: {}: {}", in.line, shown, r.error().message);

@@ -77,8 +77,9 @@ const std::map<std::string, Page>& pages() {
           "Supported: FROM (AS, scratch, ARG before FROM, stages by name or number), RUN (shell and exec form, "
           "heredocs), SHELL, COPY and ADD from the context or --from a stage or image (globs, --chown, "
           "--chmod), ENV, ARG, WORKDIR, USER, LABEL, CMD, ENTRYPOINT, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, "
-          "ONBUILD, MAINTAINER; ADD unpacks a local tar (plain, gzip or zstd). Not supported: RUN --mount and "
-          "--security, ADD of URLs, COPY --parents and --exclude. Without -t the image is named "
+          "ONBUILD, MAINTAINER; ADD unpacks a local tar (plain, gzip or zstd) and downloads an http(s) URL "
+          "(checked against --checksum=sha256:…, mode 0600). Not supported: RUN --mount and --security, "
+          "ADD of git repositories, COPY --parents and --exclude, COPY <<heredoc. Without -t the image is named "
           "localhost/<directory of CONTEXT>:latest. The digest of the image is printed on stdout.",
           "# Build a machine image and make a machine from it\n$ container build -t devbox .\n"
           "$ container machine create devbox --name dev\n# Build one stage with a build argument, no cache\n"

@@ -51,6 +51,13 @@ RUN echo last >/last
 CONTAINERFILE
 }
 
+# A web server on loopback for ADD URL.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$T/www"
+python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$port" >/dev/null 2>&1 &
+on_exit "kill $!"
+echo plain >"$T/www/plain.txt"
+
 for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     run=$(runner_for "$mode")
     data=$(data_for "$mode")
@@ -115,14 +122,20 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     ln -s d/f "$actx/src/link"
     tar -czf "$actx/files.tgz" -C "$actx/src" --owner=7 --group=8 d link
     echo plain >"$actx/plain.txt"
-    printf 'FROM busybox-fixture:1.0\nADD files.tgz /unpacked/\nADD --chown=5:6 files.tgz /owned/\nADD plain.txt /added.txt\n' \
-        >"$actx/Containerfile"
+    sum=sha256:$(sha256sum "$actx/plain.txt" | cut -c1-64)
+    printf 'FROM busybox-fixture:1.0\nADD files.tgz /unpacked/\nADD --chown=5:6 files.tgz /owned/\nADD plain.txt /added.txt\nADD --checksum=%s http://127.0.0.1:%s/plain.txt /from-url/\n' \
+        "$sum" "$port" >"$actx/Containerfile"
     chmod -R a+rX "$actx"
     $run "$C" build --progress none -t localhost/add:$mode "$actx" >/dev/null 2>"$T/err" || fail "ADD build: $(cat "$T/err")"
     $run "$C" machine create --name add-$mode localhost/add:$mode >/dev/null || fail "create add ($mode)"
     [[ $($run "$C" machine run --root -n add-$mode -- sh -c 'cat /unpacked/d/f; readlink /unpacked/link; stat -c %u:%g /unpacked/d/f /owned/d/f; cat /added.txt' | paste -sd ' ') == "inner d/f 7:8 5:6 plain" ]] ||
         fail "ADD: $($run "$C" machine run --root -n add-$mode -- sh -c 'ls -lR /unpacked /owned; cat /added.txt')"
+    [[ $($run "$C" machine run --root -n add-$mode -- sh -c 'cat /from-url/plain.txt; stat -c %a /from-url/plain.txt' | paste -sd ' ') == "plain 600" ]] ||
+        fail "ADD URL: $($run "$C" machine run --root -n add-$mode -- ls -l /from-url)"
     $run "$C" machine rm -f add-$mode >/dev/null
+    printf 'FROM busybox-fixture:1.0\nADD --checksum=sha256:%064d http://127.0.0.1:%s/plain.txt /x\n' 0 "$port" >"$actx/Containerfile"
+    $run "$C" build --progress none "$actx" >/dev/null 2>"$T/err" && fail "ADD URL with a wrong checksum built"
+    grep -q "line 2: ADD .*checksum mismatch" "$T/err" || fail "checksum message: $(cat "$T/err")"
 
     note "--target, COPY --from, FROM scratch ($mode)"
     $run "$C" build --progress none --target tiny -t localhost/tiny:$mode "$ctx" >/dev/null 2>"$T/err" ||
