@@ -643,6 +643,10 @@ private:
         if (cmd.cwd.empty()) cmd.cwd = "/";
         cmd.user = c.value("User", std::string());
         json keyed = {{"argv", cmd.argv}, {"env", cmd.env}, {"cwd", cmd.cwd}, {"user", cmd.user}};
+        // The predefined proxy ARGs reach RUN without an ARG line, and stay out of the cache key and the
+        // history, as Docker does: a proxy is the builder's business, not the image's.
+        for (const auto& [k, v] : m_o.build_args)
+            if (oci::predefined_arg(k) && !env.count(k)) cmd.env.push_back(k + "=" + v);
         std::string key = sha(s.key + "\nRUN\n" + keyed.dump());
         std::string shown = in.original.substr(0, 200);
         if (cache_hit(s, key)) {

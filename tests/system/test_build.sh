@@ -123,13 +123,17 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     tar -czf "$actx/files.tgz" -C "$actx/src" --owner=7 --group=8 d link
     echo plain >"$actx/plain.txt"
     sum=sha256:$(sha256sum "$actx/plain.txt" | cut -c1-64)
-    printf 'FROM busybox-fixture:1.0\nADD files.tgz /unpacked/\nADD --chown=5:6 files.tgz /owned/\nADD plain.txt /added.txt\nADD --checksum=%s http://127.0.0.1:%s/plain.txt /from-url/\n' \
+    printf 'FROM busybox-fixture:1.0\nADD files.tgz /unpacked/\nADD --chown=5:6 files.tgz /owned/\nADD plain.txt /added.txt\nADD --checksum=%s http://127.0.0.1:%s/plain.txt /from-url/\nRUN echo "[$https_proxy]" >/proxy\n' \
         "$sum" "$port" >"$actx/Containerfile"
     chmod -R a+rX "$actx"
-    $run "$C" build --progress none -t localhost/add:$mode "$actx" >/dev/null 2>"$T/err" || fail "ADD build: $(cat "$T/err")"
+    $run "$C" build --progress none --build-arg https_proxy=http://proxy.invalid:3128 -t localhost/add:$mode "$actx" \
+        >/dev/null 2>"$T/err" || fail "ADD build: $(cat "$T/err")"
+    ! $run "$C" image inspect localhost/add:$mode | grep -q proxy.invalid || fail "the proxy ARG reached the image"
     $run "$C" machine create --name add-$mode localhost/add:$mode >/dev/null || fail "create add ($mode)"
     [[ $($run "$C" machine run --root -n add-$mode -- sh -c 'cat /unpacked/d/f; readlink /unpacked/link; stat -c %u:%g /unpacked/d/f /owned/d/f; cat /added.txt' | paste -sd ' ') == "inner d/f 7:8 5:6 plain" ]] ||
         fail "ADD: $($run "$C" machine run --root -n add-$mode -- sh -c 'ls -lR /unpacked /owned; cat /added.txt')"
+    [[ $($run "$C" machine run --root -n add-$mode -- cat /proxy) == "[http://proxy.invalid:3128]" ]] ||
+        fail "the predefined proxy ARG did not reach RUN"
     [[ $($run "$C" machine run --root -n add-$mode -- sh -c 'cat /from-url/plain.txt; stat -c %a /from-url/plain.txt' | paste -sd ' ') == "plain 600" ]] ||
         fail "ADD URL: $($run "$C" machine run --root -n add-$mode -- ls -l /from-url)"
     $run "$C" machine rm -f add-$mode >/dev/null
