@@ -123,7 +123,7 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     tar -czf "$actx/files.tgz" -C "$actx/src" --owner=7 --group=8 d link
     echo plain >"$actx/plain.txt"
     sum=sha256:$(sha256sum "$actx/plain.txt" | cut -c1-64)
-    printf 'FROM busybox-fixture:1.0\nADD files.tgz /unpacked/\nADD --chown=5:6 files.tgz /owned/\nADD plain.txt /added.txt\nADD --checksum=%s http://127.0.0.1:%s/plain.txt /from-url/\nRUN echo "[$https_proxy]" >/proxy\n' \
+    printf 'FROM busybox-fixture:1.0\nADD files.tgz /unpacked/\nADD --chown=5:6 files.tgz /owned/\nADD plain.txt /added.txt\nADD --checksum=%s http://127.0.0.1:%s/plain.txt /from-url/\nRUN echo "[$https_proxy]" >/proxy && ls /proc/self/fd >/fds && env >/env && tty >/tty || true\n' \
         "$sum" "$port" >"$actx/Containerfile"
     chmod -R a+rX "$actx"
     $run "$C" build --progress none --build-arg https_proxy=http://proxy.invalid:3128 -t localhost/add:$mode "$actx" \
@@ -134,6 +134,11 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
         fail "ADD: $($run "$C" machine run --root -n add-$mode -- sh -c 'ls -lR /unpacked /owned; cat /added.txt')"
     [[ $($run "$C" machine run --root -n add-$mode -- cat /proxy) == "[http://proxy.invalid:3128]" ]] ||
         fail "the predefined proxy ARG did not reach RUN"
+    # Nothing of the builder's reaches a step: descriptors (0-2, and ls's own), environment, terminal.
+    [[ $($run "$C" machine run --root -n add-$mode -- cat /fds | paste -sd ' ') == "0 1 2 3" ]] ||
+        fail "descriptors leak into RUN: $($run "$C" machine run --root -n add-$mode -- cat /fds)"
+    ! $run "$C" machine run --root -n add-$mode -- grep -q CONTAINER_DATA_DIR /env || fail "the builder's environment leaks into RUN"
+    [[ $($run "$C" machine run --root -n add-$mode -- cat /tty) == "not a tty" ]] || fail "RUN has a terminal"
     [[ $($run "$C" machine run --root -n add-$mode -- sh -c 'cat /from-url/plain.txt; stat -c %a /from-url/plain.txt' | paste -sd ' ') == "plain 600" ]] ||
         fail "ADD URL: $($run "$C" machine run --root -n add-$mode -- ls -l /from-url)"
     $run "$C" machine rm -f add-$mode >/dev/null
