@@ -122,14 +122,12 @@ bool glob_match(const std::string& pat, const std::string& s) {
             if (dbl && i + 2 < pat.size() && pat[i + 2] == '/') {
                 for (size_t j = 0; j <= n; ++j)
                     next[j] = ok[j];
-                std::vector<char> after(n + 1, 0);
-                for (size_t j = 0; j <= n; ++j) {
-                    if (!ok[j]) continue;
-                    for (size_t k = j; k <= n; ++k)
-                        if (k > j && s[k - 1] == '/') after[k] = 1;
+                // Or anything ending in '/' after a position the pattern reached: one pass, a running "seen".
+                bool seen = false;
+                for (size_t k = 0; k <= n; ++k) {
+                    if (k > 0 && seen && s[k - 1] == '/') next[k] = 1;
+                    if (ok[k]) seen = true;
                 }
-                for (size_t j = 0; j <= n; ++j)
-                    next[j] = next[j] || after[j];
                 len = 3;
             } else {
                 for (size_t j = 0; j <= n; ++j) {
