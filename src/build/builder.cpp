@@ -19,6 +19,7 @@
 #include "base/fault.hpp"
 #include "base/fs.hpp"
 #include "base/unique_fd.hpp"
+#include "build/cache.hpp"
 #include "build/context.hpp"
 #include "oci/changes.hpp"
 #include "oci/containerfile.hpp"
@@ -72,32 +73,9 @@ std::optional<std::string> env_value(const json& config, const std::string& key)
     return std::nullopt;
 }
 
-// Go-style durations of HEALTHCHECK ("30s", "1m30s", "500ms") in nanoseconds.
-Result<int64_t> duration(const std::string& s) {
-    int64_t total = 0;
-    size_t i = 0;
-    if (s.empty()) return make_error("empty duration");
-    while (i < s.size()) {
-        size_t b = i;
-        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
-            ++i;
-        if (b == i || i - b > 9) return make_error("invalid duration \"{}\"", s);
-        int64_t n = std::stoll(s.substr(b, i - b));
-        size_t u = i;
-        while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i])))
-            ++i;
-        std::string unit = s.substr(u, i - u);
-        int64_t mul = unit == "ns" ? 1 : unit == "us" ? 1000 : unit == "ms" ? 1000000 : unit == "s" ? 1000000000LL
-                      : unit == "m" ? 60000000000LL : unit == "h" ? 3600000000000LL : 0;
-        if (mul == 0) return make_error("invalid duration \"{}\"", s);
-        total += n * mul;
-    }
-    return total;
-}
-
 class Builder {
 public:
-    Builder(store::Store& s, const BuildOptions& o) : m_store(s), m_o(o), m_pin(s) {}
+    Builder(store::Store& s, const BuildOptions& o) : m_store(s), m_o(o), m_pin(s), m_cache(s) {}
 
     Result<BuildResult> run() {
         std::string file = m_o.file;
@@ -407,40 +385,10 @@ private:
             s.config["author"] = in.args;
             detail = in.args;
         } else if (k == "HEALTHCHECK") {
-            json hc;
-            std::string up = in.args.substr(0, in.args.find_first_of(" \t"));
-            std::transform(up.begin(), up.end(), up.begin(), ::toupper);
-            if (up == "NONE") {
-                hc["Test"] = json::array({"NONE"});
-            } else if (up == "CMD") {
-                std::string rest = in.args.substr(3);
-                rest.erase(0, rest.find_first_not_of(" \t"));
-                auto j = json::parse(rest, nullptr, false);
-                if (!j.is_discarded() && j.is_array()) {
-                    hc["Test"] = json::array({"CMD"});
-                    for (const auto& x : j)
-                        hc["Test"].push_back(x);
-                } else {
-                    hc["Test"] = json::array({"CMD-SHELL", rest});
-                }
-                for (const auto& [name, key] : {std::pair{"interval", "Interval"}, {"timeout", "Timeout"},
-                                                {"start-period", "StartPeriod"}, {"start-interval", "StartInterval"}}) {
-                    if (auto v = in.flag(name)) {
-                        auto d = duration(*v);
-                        if (!d) return make_error("line {}: HEALTHCHECK --{}: {}", in.line, name, d.error().message);
-                        hc[key] = *d;
-                    }
-                }
-                if (auto r = in.flag("retries")) {
-                    if (r->empty() || r->size() > 6 || !std::all_of(r->begin(), r->end(), ::isdigit))
-                        return make_error("line {}: HEALTHCHECK --retries={}: not a number", in.line, *r);
-                    hc["Retries"] = std::stoi(*r);
-                }
-            } else {
-                return make_error("line {}: HEALTHCHECK expects NONE or CMD", in.line);
-            }
-            c["Healthcheck"] = hc;
-            detail = hc.dump();
+            auto hc = oci::healthcheck(in);
+            if (!hc) return make_error("line {}: {}", in.line, hc.error().message);
+            c["Healthcheck"] = *hc;
+            detail = hc->dump();
         } else if (k == "RUN") {
             return run_step(s, in);
         } else if (k == "COPY" || k == "ADD") {
@@ -461,35 +409,12 @@ private:
         return {};
     }
 
-    // The cache: $DATA/build-cache/<key>, the stage's config and layers after the step.
-    std::string cache_path(const std::string& key) { return m_store.root() + "/build-cache/" + key; }
-
     bool cache_hit(StageState& s, const std::string& key) {
         if (m_o.no_cache) return false;
-        auto text = fs::read_file(cache_path(key), 16 << 20);
-        if (!text) return false;
-        json j = json::parse(*text, nullptr, false);
-        if (!j.is_object() || !j["config"].is_object() || !j["descriptors"].is_array()) return false;
-        std::vector<oci::Descriptor> layers;
-        for (const auto& d : j["descriptors"]) {
-            if (!d.is_object() || !d["digest"].is_string() || !d["size"].is_number_integer() || !d["mediaType"].is_string())
-                return false;
-            auto digest = oci::parse_digest(d["digest"].get<std::string>());
-            if (!digest || !m_store.has_blob(*digest)) return false;
-            oci::Descriptor desc;
-            desc.media_type = d["mediaType"].get<std::string>();
-            desc.digest = *digest;
-            desc.size = d["size"].get<int64_t>();
-            layers.push_back(desc);
-        }
-        json diff_ids = j["config"]["rootfs"]["diff_ids"];
-        if (!diff_ids.is_array() || diff_ids.size() != layers.size()) return false;
-        for (const auto& d : diff_ids) {
-            auto dd = d.is_string() ? oci::parse_digest(d.get<std::string>()) : Result<oci::Digest>(make_error("x"));
-            if (!dd || !m_store.has_layer(*dd)) return false;
-        }
-        s.config = j["config"];
-        s.layers = layers;
+        auto hit = m_cache.find(key);
+        if (!hit) return false;
+        s.config = std::move(hit->config);
+        s.layers = std::move(hit->layers);
         s.key = key;
         ++m_cached;
         pin(s);
@@ -504,16 +429,7 @@ private:
         (void)m_pin.set(m_pinned); // without the pin a concurrent GC may take a step's layer: the naming fails then
     }
 
-    void cache_store(const StageState& s) {
-        json descs = json::array(), blobs = json::array();
-        for (const auto& l : s.layers) {
-            descs.push_back(oci::descriptor_to_json(l));
-            blobs.push_back(l.digest.str());
-        }
-        json j = {{"config", s.config}, {"descriptors", descs}, {"layers", blobs}};
-        if (!fs::make_dirs(m_store.root() + "/build-cache", 0700)) return;
-        (void)fs::write_file_atomic(cache_path(s.key), j.dump(), 0600); // a lost entry is a later miss
-    }
+    void cache_store(const StageState& s) { m_cache.put(s.key, {s.config, s.layers}); }
 
     Result<std::string> step_dir() {
         std::string d = fmt::format("{}/step-{}", m_work, m_step);
@@ -890,6 +806,7 @@ private:
     std::vector<StageState> m_states;
     std::string m_work;
     store::Store::Pin m_pin;
+    BuildCache m_cache;
     std::vector<oci::Digest> m_pinned;
     int m_step = 0, m_total = 0, m_steps = 0, m_cached = 0, m_new_layers = 0;
 };

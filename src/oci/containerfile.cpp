@@ -40,6 +40,44 @@ std::string lower(std::string s) {
     return s;
 }
 
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): what JSON, and so
+// the image config, can carry.
+bool valid_utf8(const std::string& s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if ((c >> 5) == 0x6) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if ((c >> 4) == 0xE) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if ((c >> 3) == 0x1E) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + n >= s.size()) return false;
+        for (size_t k = 1; k <= n; ++k) {
+            auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
 // Deeply nested ${…} would recurse without bound on hostile input.
 constexpr int k_max_nesting = 64;
 
@@ -387,6 +425,68 @@ Result<std::vector<KeyValue>> parse_key_values(const std::string& text, char esc
     return out;
 }
 
+namespace {
+
+// Go-style durations ("30s", "1m30s", "500ms") in nanoseconds.
+Result<int64_t> duration(const std::string& s) {
+    int64_t total = 0;
+    size_t i = 0;
+    if (s.empty()) return make_error("empty duration");
+    while (i < s.size()) {
+        size_t b = i;
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+            ++i;
+        if (b == i || i - b > 9) return make_error("invalid duration \"{}\"", s);
+        int64_t n = std::stoll(s.substr(b, i - b));
+        size_t u = i;
+        while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i])))
+            ++i;
+        std::string unit = s.substr(u, i - u);
+        int64_t mul = unit == "ns" ? 1 : unit == "us" ? 1000 : unit == "ms" ? 1000000 : unit == "s" ? 1000000000LL
+                      : unit == "m" ? 60000000000LL : unit == "h" ? 3600000000000LL : 0;
+        if (mul == 0) return make_error("invalid duration \"{}\"", s);
+        total += n * mul;
+    }
+    return total;
+}
+
+} // namespace
+
+Result<nlohmann::json> healthcheck(const Instruction& in) {
+    using nlohmann::json;
+    json hc;
+    std::string word = upper(in.args.substr(0, in.args.find_first_of(" \t")));
+    if (word == "NONE") {
+        hc["Test"] = json::array({"NONE"});
+        return hc;
+    }
+    if (word != "CMD") return make_error("HEALTHCHECK expects NONE or CMD");
+    std::string rest = trim(in.args.substr(3));
+    if (rest.empty()) return make_error("HEALTHCHECK CMD needs a command");
+    json j = json::parse(rest, nullptr, false);
+    if (!j.is_discarded() && j.is_array() && std::all_of(j.begin(), j.end(), [](const json& x) { return x.is_string(); })) {
+        hc["Test"] = json::array({"CMD"});
+        for (const auto& x : j)
+            hc["Test"].push_back(x);
+    } else {
+        hc["Test"] = json::array({"CMD-SHELL", rest});
+    }
+    for (const auto& [name, key] : {std::pair{"interval", "Interval"}, {"timeout", "Timeout"},
+                                    {"start-period", "StartPeriod"}, {"start-interval", "StartInterval"}}) {
+        if (auto v = in.flag(name)) {
+            auto d = duration(*v);
+            if (!d) return make_error("HEALTHCHECK --{}: {}", name, d.error().message);
+            hc[key] = *d;
+        }
+    }
+    if (auto r = in.flag("retries")) {
+        if (r->empty() || r->size() > 6 || !std::all_of(r->begin(), r->end(), ::isdigit))
+            return make_error("HEALTHCHECK --retries={}: not a number", *r);
+        hc["Retries"] = std::stoi(*r);
+    }
+    return hc;
+}
+
 bool predefined_arg(const std::string& name) {
     static const std::set<std::string> k_proxy = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
                                                   "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
@@ -408,6 +508,8 @@ Result<Containerfile> parse_containerfile(const std::string& text) {
             b = e + 1;
         }
     }
+    for (size_t n = 0; n < lines.size(); ++n)
+        if (!valid_utf8(lines[n])) return make_error("line {}: not valid UTF-8", n + 1);
     // Parser directives: "# name=value" lines at the very top, before anything else (even a blank line).
     size_t i = 0;
     std::set<std::string> seen;

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "base/result.hpp"
 
 namespace ctr::oci {
@@ -74,6 +76,11 @@ struct KeyValue {
 };
 Result<std::vector<KeyValue>> parse_key_values(const std::string& text, char escape, const VarLookup& vars,
                                                bool legacy, bool allow_bare);
+
+// The config's "Healthcheck" object for a HEALTHCHECK instruction: {"Test": ["NONE"]}, or
+// {"Test": ["CMD", …]} (exec form) / ["CMD-SHELL", "…"], with Interval, Timeout, StartPeriod and
+// StartInterval in nanoseconds (Go durations such as "1m30s") and Retries from its flags.
+Result<nlohmann::json> healthcheck(const Instruction& in);
 
 // The ARGs every build knows without declaring them (proxy settings), which are left out of history.
 bool predefined_arg(const std::string& name);

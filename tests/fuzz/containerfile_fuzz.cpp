@@ -25,6 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const auto& in : st.steps) {
             (void)process_words(in.args, cf->escape, vars);
             (void)parse_key_values(in.args, cf->escape, vars, in.keyword == "ENV", in.keyword == "ARG");
+            if (in.keyword == "HEALTHCHECK")
+                if (auto hc = healthcheck(in)) (void)hc->dump();
         }
     }
     return 0;

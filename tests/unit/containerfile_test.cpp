@@ -125,6 +125,12 @@ TEST(Containerfile, ErrorsNameTheLine) {
     EXPECT_FALSE(parse_containerfile("FROM x\nONBUILD FROM y\n"));
     EXPECT_TRUE(parse_containerfile("FROM x\nONBUILD RUN y\n"));
     EXPECT_FALSE(parse_containerfile("# escape=x\nFROM x\n"));
+    auto utf8 = parse_containerfile("FROM x\nLABEL a=\xf8\n");
+    ASSERT_FALSE(utf8);
+    EXPECT_EQ(utf8.error().message, "line 2: not valid UTF-8");
+    EXPECT_TRUE(parse_containerfile("FROM x\nLABEL a=\xc3\xa9t\xc3\xa9 b=\xf0\x9f\x90\xb3\n"));
+    EXPECT_FALSE(parse_containerfile("FROM x\nLABEL a=\xc0\xaf\n")); // overlong
+    EXPECT_FALSE(parse_containerfile("FROM x\nLABEL a=\xed\xa0\x80\n")); // surrogate
 }
 
 TEST(Containerfile, JsonFormFallsBackToShellForm) {
@@ -176,4 +182,21 @@ TEST(Words, KeyValues) {
     EXPECT_FALSE(parse_key_values("A", '\\', vars({}), false, false));
     EXPECT_TRUE(predefined_arg("https_proxy"));
     EXPECT_FALSE(predefined_arg("HOME"));
+}
+
+TEST(Containerfile, Healthcheck) {
+    auto cf = parse_containerfile("FROM x\nHEALTHCHECK --interval=1m30s --retries=3 CMD [\"curl\", \"-f\", \"x\"]\n"
+                                  "HEALTHCHECK CMD curl -f x || exit 1\nHEALTHCHECK NONE\nHEALTHCHECK --timeout=3x CMD a\n");
+    ASSERT_TRUE(cf) << cf.error().message;
+    const auto& s = cf->stages[0].steps;
+    auto a = healthcheck(s[0]);
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_EQ((*a)["Test"].dump(), R"(["CMD","curl","-f","x"])");
+    EXPECT_EQ((*a)["Interval"], 90000000000LL);
+    EXPECT_EQ((*a)["Retries"], 3);
+    EXPECT_EQ((*healthcheck(s[1]))["Test"].dump(), R"(["CMD-SHELL","curl -f x || exit 1"])");
+    EXPECT_EQ((*healthcheck(s[2]))["Test"].dump(), R"(["NONE"])");
+    auto bad = healthcheck(s[3]);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().message, "HEALTHCHECK --timeout: invalid duration \"3x\"");
 }
