@@ -75,12 +75,9 @@ Result<int> do_load(const ImageOptions& o) {
     auto names = store::load_archive(s, o.input);
     if (!names) {
         // Blobs verified before the failure belong to no image: drop them (keeping what machines use).
-        std::vector<oci::Digest> in_use;
         machine::Machines machines(s);
-        if (auto ms = machines.names())
-            for (const auto& m : *ms)
-                if (auto cfg = machines.config(m)) in_use.push_back(cfg->image.digest);
-        (void)s.collect_garbage(in_use); // best effort: the load's own error is what the user needs
+        if (auto in_use = machines.images_in_use())
+            (void)s.collect_garbage(*in_use); // best effort: the load's own error is what the user needs
         return wrap(std::move(names).error(), fmt::format("load \"{}\"", o.input));
     }
     for (const auto& n : *names)
@@ -155,10 +152,7 @@ Result<int> do_prune(const ImageOptions&) {
     store::Store s = TRY(store::Store::open());
     auto lock = TRY(s.lock());
     machine::Machines machines(s);
-    std::vector<oci::Digest> in_use;
-    for (const auto& m : TRY(machines.names()))
-        if (auto cfg = machines.config(m)) in_use.push_back(cfg->image.digest);
-    TRY(s.collect_garbage(in_use));
+    TRY(s.collect_garbage(TRY(machines.images_in_use())));
     return 0;
 }
 
