@@ -151,6 +151,23 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
         fail "build tiny: $(cat "$T/err")"
     [[ $($run "$C" image inspect localhost/tiny:$mode | field 'len(d[0]["layers"])') == 1 ]] || fail "tiny layers"
 
+    note "the default target is the last stage, FROM an earlier stage; -f, --label, --no-cache ($mode)"
+    cp "$ctx/Containerfile" "$T/Other-$mode"
+    printf 'FROM first AS extra\nCOPY --from=busybox-fixture:1.0 /etc/passwd /from-image-passwd\n' >>"$T/Other-$mode"
+    chmod a+r "$T/Other-$mode"
+    $run "$C" build --progress plain --no-cache -f "$T/Other-$mode" --label org.test.cli=yes -t localhost/last:$mode "$ctx" \
+        >/dev/null 2>"$T/err" || fail "build -f: $(tail -5 "$T/err")"
+    grep -q "(cached)" "$T/err" && fail "--no-cache hit the cache"
+    $run "$C" image inspect localhost/last:$mode >"$T/i2" || fail "inspect last"
+    [[ $(field 'd[0]["config"]["config"]["Labels"]["org.test.cli"]' <"$T/i2") == yes ]] || fail "--label"
+    [[ $(field 'd[0]["config"]["config"]["Labels"]["org.test.label"]' <"$T/i2") == "a b" ]] || fail "FROM a stage keeps its config"
+    $run "$C" machine create --name last-$mode localhost/last:$mode >/dev/null || fail "create last ($mode)"
+    [[ $($run "$C" machine run --root -n last-$mode -- cat /greeting /from-image-passwd | head -2 | tail -1) == "$($run "$C" machine run --root -n last-$mode -- head -1 /etc/passwd)" ]] ||
+        fail "COPY --from an image"
+    $run "$C" machine run --root -n last-$mode -- test ! -e /last || fail "the unreached stage 'last' was built into 'extra'"
+    $run "$C" machine rm -f last-$mode >/dev/null
+    $run "$C" image rm localhost/last:$mode >/dev/null
+
     note "an unchanged rebuild is all cache; a changed file or ARG is a miss ($mode)"
     $run "$C" build --progress plain --target first --build-arg GREETING=hey -t localhost/b2:$mode "$ctx" \
         >"$T/out2" 2>"$T/err" || fail "rebuild: $(cat "$T/err")"
