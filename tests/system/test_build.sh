@@ -6,9 +6,11 @@
 # is all cache hits, a changed file or ARG that is a miss, and a failing RUN that names its line, its
 # exit status and its last output, and names no image.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/registry_lib.sh"
 
 busybox_images busybox-fixture:1.0
 chmod 777 "$T"
+busybox_registry
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 write_containerfile() {
@@ -150,6 +152,16 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     $run "$C" build --progress none --target tiny -t localhost/tiny:$mode "$ctx" >/dev/null 2>"$T/err" ||
         fail "build tiny: $(cat "$T/err")"
     [[ $($run "$C" image inspect localhost/tiny:$mode | field 'len(d[0]["layers"])') == 1 ]] || fail "tiny layers"
+
+    note "FROM an image the store lacks pulls it, then RUN works in it ($mode)"
+    mkdir -p "$T/pull-$mode"
+    printf 'FROM %s\nRUN echo pulled >/pulled\n' "$PULLED" >"$T/pull-$mode/Containerfile"
+    chmod -R a+rX "$T/pull-$mode"
+    $run "$C" image inspect "$PULLED" >/dev/null 2>&1 && fail "the registry image is stored already"
+    $run "$C" build --progress plain -t localhost/pulled:$mode "$T/pull-$mode" >/dev/null 2>"$T/err" ||
+        fail "build FROM a registry image: $(tail -5 "$T/err")"
+    $run "$C" image inspect "$PULLED" >/dev/null || fail "FROM did not pull $PULLED"
+    $run "$C" image rm localhost/pulled:$mode "$PULLED" >/dev/null || fail "rm pulled"
 
     note "the default target is the last stage, FROM an earlier stage; -f, --label, --no-cache ($mode)"
     cp "$ctx/Containerfile" "$T/Other-$mode"
