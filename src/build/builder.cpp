@@ -7,12 +7,12 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <deque>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -110,7 +110,6 @@ public:
                     m_global[kv.key] = *kv.value;
                 else
                     m_global.erase(kv.key);
-                m_global_declared.insert(kv.key);
             }
         }
         size_t target = m_cf.stages.size() - 1;
@@ -802,7 +801,6 @@ private:
     IgnoreRules m_ignore;
     runtime::IdMap m_map, m_outer, m_inner;
     std::map<std::string, std::string> m_global;
-    std::set<std::string> m_global_declared;
     std::vector<StageState> m_states;
     std::string m_work;
     store::Store::Pin m_pin;

@@ -18,7 +18,7 @@
 namespace ctr::build {
 
 struct StepEvent {
-    enum Kind { start, cached, output, done } kind;
+    enum Kind { start, cached, output } kind; // a step begins, a step was found in the cache, its output
     int number = 0; // 1-based over the stages that are built
     int total = 0;
     std::string text; // "[stage] INSTRUCTION …" for start/cached, raw bytes for output

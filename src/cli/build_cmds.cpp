@@ -74,7 +74,6 @@ Result<int> do_build(const BuildFlags& f) {
             std::fwrite(e.text.data(), 1, e.text.size(), stderr);
             at_line_start = !e.text.empty() && e.text.back() == '\n';
             break;
-        case build::StepEvent::done: break;
         }
         std::fflush(stderr);
     };
