@@ -272,16 +272,24 @@ struct Copier {
     int dst_root;
 
     // The directory `path` (absolute, in the image) resolved inside the root, made with its parents.
-    Result<UniqueFd> make_dirs(const std::string& path) {
+    // A link on the way whose target is missing is followed there (inside the root), as mkdir -p would.
+    Result<UniqueFd> make_dirs(const std::string& path, int links = 0) {
+        if (links > 40) return make_error("too many levels of symbolic links in \"{}\"", path);
         std::string rel = clean(path);
         auto fd = open_in(dst_root, rel, O_PATH | O_DIRECTORY);
         if (fd) return fd;
         if (rel.empty()) return fd;
         std::string parent = rel.find('/') == std::string::npos ? "" : rel.substr(0, rel.rfind('/'));
         std::string leaf = rel.substr(rel.rfind('/') + 1);
-        UniqueFd p = TRY(make_dirs(parent));
-        if (::mkdirat(p.get(), leaf.c_str(), 0755) != 0 && errno != EEXIST)
-            return sys_error(errno, fmt::format("mkdir \"/{}\"", rel));
+        UniqueFd p = TRY(make_dirs(parent, links));
+        if (::mkdirat(p.get(), leaf.c_str(), 0755) != 0) {
+            if (errno != EEXIST) return sys_error(errno, fmt::format("mkdir \"/{}\"", rel));
+            char target[4096];
+            ssize_t n = ::readlinkat(p.get(), leaf.c_str(), target, sizeof target - 1);
+            if (n <= 0) return open_in(dst_root, rel, O_PATH | O_DIRECTORY); // a file there: its error
+            target[n] = 0;
+            return make_dirs(target[0] == '/' ? std::string(target) : "/" + parent + "/" + target, links + 1);
+        }
         if (::fchownat(p.get(), leaf.c_str(), o.uid, o.gid, AT_SYMLINK_NOFOLLOW) != 0)
             return sys_error(errno, fmt::format("chown \"/{}\"", rel));
         return open_in(dst_root, rel, O_PATH | O_DIRECTORY);

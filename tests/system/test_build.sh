@@ -194,6 +194,29 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
         >/dev/null 2>"$T/err" || fail "rebuild with another ARG: $(cat "$T/err")"
     grep -q "(cached)" "$T/err" && fail "a changed ARG must miss: $(cat "$T/err")"
 
+    note "hostile links: the image's and the context's lead nowhere outside their roots ($mode)"
+    hctx=$T/hostile-$mode
+    mkdir -p "$hctx"
+    echo payload >"$hctx/f"
+    ln -s /etc/shadow "$hctx/shadow-link"
+    ln -s / "$hctx/rootlink"
+    # (Not below /tmp: a machine has its own tmpfs there, which would hide where the file went.)
+    esc=/var/tmp/ctr-build-escape-$$-$mode
+    on_exit "rm -rf '$esc'"
+    printf 'FROM busybox-fixture:1.0\nRUN ln -s /../../../..%s /esc && mkdir -p /d && ln -s / /d/root\nCOPY f /esc/x\nCOPY f /d/root/opt/y\nCOPY shadow-link /s\n' \
+        "$esc" >"$hctx/Containerfile"
+    chmod -R a+rX "$hctx"
+    $run "$C" build --progress none -t localhost/hostile:$mode "$hctx" >/dev/null 2>"$T/err" || fail "hostile build: $(cat "$T/err")"
+    [[ ! -e $esc ]] || fail "COPY followed the image's link out of the image: $(ls -la "$esc")"
+    $run "$C" machine create --name h-$mode localhost/hostile:$mode >/dev/null || fail "create hostile ($mode)"
+    [[ $($run "$C" machine run --root -n h-$mode -- cat "$esc/x" /opt/y | paste -sd ' ') == "payload payload" ]] ||
+        fail "COPY through the image's links did not land inside the image"
+    [[ $($run "$C" machine run --root -n h-$mode -- readlink /s) == /etc/shadow ]] || fail "a context link was not copied as a link"
+    $run "$C" machine rm -f h-$mode >/dev/null
+    printf 'FROM busybox-fixture:1.0\nCOPY rootlink/etc/shadow /s2\n' >"$hctx/Containerfile"
+    $run "$C" build --progress none "$hctx" >/dev/null 2>"$T/err" && fail "COPY read through a context link to the host's /"
+    grep -q 'rootlink/etc/shadow.*not found in the build context' "$T/err" || fail "context link message: $(cat "$T/err")"
+
     note "a failing RUN names its line and status, and names no image ($mode)"
     mkdir -p "$T/bad-$mode"
     printf 'FROM busybox-fixture:1.0\nRUN echo one && echo to-stderr >&2 && exit 3\n' >"$T/bad-$mode/Containerfile"
@@ -209,7 +232,7 @@ for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
     note "GC drops cache entries whose layers no image keeps ($mode)"
     [[ -n $(ls "$data/build-cache") ]] || fail "no build cache entries"
     $run "$C" machine rm -f b-$mode >/dev/null || fail "rm machine ($mode)"
-    $run "$C" image rm localhost/b1:$mode localhost/b2:$mode localhost/b3:$mode localhost/tiny:$mode localhost/add:$mode \
+    $run "$C" image rm localhost/b1:$mode localhost/b2:$mode localhost/b3:$mode localhost/tiny:$mode localhost/add:$mode localhost/hostile:$mode \
         >/dev/null || fail "image rm ($mode)"
     $run "$C" image prune || fail "image prune ($mode)"
     # What is left is keyed on the busybox image's layer only (FROM, ARG, ENV steps).
