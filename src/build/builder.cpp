@@ -230,6 +230,15 @@ private:
         std::string base = TRY(expand_global(st.base));
         ++m_step;
         event(StepEvent::start, fmt::format("FROM {}{}", base, st.name.empty() ? "" : " AS " + st.name));
+        if (st.platform) {
+            // RUN executes on this host, so another platform's image cannot be built (no emulation).
+            std::string p = TRY(expand_global(*st.platform));
+            auto want = oci::parse_platform(p);
+            if (!want) return make_error("line {}: FROM --platform={}: {}", st.line, p, want.error().message);
+            if (!oci::platform_matches(*want, oci::host_platform()))
+                return make_error("line {}: FROM --platform={}: this host is {} and RUN steps run on it", st.line, p,
+                                  oci::host_platform().str());
+        }
         if (auto j = stage_index(base, i)) {
             s = m_states[*j];
             s.args.clear();
