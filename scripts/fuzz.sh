@@ -6,11 +6,11 @@
 # build-fuzz/artifacts/<target>/ and reproduces with `build-fuzz/tests/fuzz/<target>_fuzz <file>`.
 #
 #   scripts/fuzz.sh [target…]   targets: reference image challenge registry_error registry_config run_args
-#                                size unpack
+#                                size unpack containerfile
 #   FUZZ_SECONDS=60 scripts/fuzz.sh unpack      longer runs (default 12 s per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(reference image challenge registry_error registry_config run_args size unpack)
+all=(reference image challenge registry_error registry_config run_args size unpack containerfile)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 seconds=${FUZZ_SECONDS:-12}

@@ -73,6 +73,7 @@ int run(int argc, char** argv) {
     app.fallthrough();
 
     Action action;
+    add_build_command(app, action);
     add_image_commands(app, action);
     add_machine_commands(app, action);
     add_registry_commands(app, action);

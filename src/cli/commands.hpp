@@ -59,6 +59,8 @@ void add_commit_command(CLI::App* machine, Action& action);
 void add_push_command(CLI::App* image, Action& action);
 // `machine export-app` (cli/export_app.cpp).
 void add_export_app_command(CLI::App* machine, Action& action);
+// `build` (cli/build_cmds.cpp).
+void add_build_command(CLI::App& app, Action& action);
 // `system check [--repair]` (cli/system_cmds.cpp).
 void add_system_commands(CLI::App& app, Action& action);
 // `completion bash|zsh|fish` (cli/completion.cpp), whose scripts call `container __complete WORD…`:

@@ -75,12 +75,9 @@ Result<int> do_load(const ImageOptions& o) {
     auto names = store::load_archive(s, o.input);
     if (!names) {
         // Blobs verified before the failure belong to no image: drop them (keeping what machines use).
-        std::vector<oci::Digest> in_use;
         machine::Machines machines(s);
-        if (auto ms = machines.names())
-            for (const auto& m : *ms)
-                if (auto cfg = machines.config(m)) in_use.push_back(cfg->image.digest);
-        (void)s.collect_garbage(in_use); // best effort: the load's own error is what the user needs
+        if (auto in_use = machines.images_in_use())
+            (void)s.collect_garbage(*in_use); // best effort: the load's own error is what the user needs
         return wrap(std::move(names).error(), fmt::format("load \"{}\"", o.input));
     }
     for (const auto& n : *names)
@@ -147,6 +144,15 @@ Result<int> do_tag(const ImageOptions& o) {
     auto lock = TRY(s.lock());
     store::ImageRecord src = TRY(s.find(o.source));
     TRY(s.tag(src, dst));
+    return 0;
+}
+
+// `image prune`: no names change; blobs, layers and build cache entries no image or machine needs go.
+Result<int> do_prune(const ImageOptions&) {
+    store::Store s = TRY(store::Store::open());
+    auto lock = TRY(s.lock());
+    machine::Machines machines(s);
+    TRY(s.collect_garbage(TRY(machines.images_in_use())));
     return 0;
 }
 
@@ -256,6 +262,10 @@ void add_image_commands(CLI::App& app, Action& action) {
     rm->add_flag("-f,--force", o->force, "Remove even if in use; ignore names already gone");
     rm->add_option("images", o->refs, "Image references or IDs")->required()->type_name(k_image_type);
     bind(rm, do_remove);
+
+    CLI::App* prune = image->add_subcommand(
+        "prune", "Remove the data no image or machine needs: layers, blobs and build cache entries");
+    bind(prune, do_prune);
 
     CLI::App* save = image->add_subcommand("save", "Write images to an OCI image layout archive");
     save->add_option("-o,--output", o->output, "Archive to write")->required()->type_name(k_file_type);

@@ -69,6 +69,27 @@ const std::map<std::string, Page>& pages() {
           "$ container machine create debian:bookworm --name ro --home-mount ro --no-boot\n"
           "# With a data disk shared and a directory read-only\n"
           "$ container machine create debian:bookworm --name dev -v /mnt/data:/data -v /opt/sdk:/opt/sdk:ro"}},
+        {"build",
+         {"[OPTIONS] CONTEXT",
+          "Build an image from a Containerfile (Docker's Dockerfile syntax) and the files of the directory "
+          "CONTEXT, which is read in place; .containerignore or .dockerignore leaves files out (with ! "
+          "exceptions). -f names the file (default: CONTEXT/Containerfile, else CONTEXT/Dockerfile).\n\n"
+          "RUN steps run rootless in the same sandbox as machines (user namespace with your subordinate ids, "
+          "the stage's layers under an overlay, /proc, a minimal /dev, the host's network, /etc/hosts and "
+          "/etc/resolv.conf, the machines' seccomp filter and masks), without an init. Each step that changes "
+          "files adds one layer; the others only change the config and its history. Steps are cached by their "
+          "parent, their instruction after expansion and the contents of the files they copy; --no-cache runs "
+          "them all. 'image prune' and 'image rm' drop cache entries whose layers no image keeps.\n\n"
+          "Supported: FROM (AS, scratch, ARG before FROM, stages by name or number), RUN (shell and exec form, "
+          "heredocs), SHELL, COPY and ADD from the context or --from a stage or image (globs, --chown, "
+          "--chmod), ENV, ARG, WORKDIR, USER, LABEL, CMD, ENTRYPOINT, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, "
+          "ONBUILD, MAINTAINER; ADD unpacks a local tar (plain, gzip or zstd) and downloads an http(s) URL "
+          "(checked against --checksum=sha256:…, mode 0600). Not supported: RUN --mount and --security, "
+          "ADD of git repositories, COPY --parents and --exclude, COPY <<heredoc. Without -t the image is named "
+          "localhost/<directory of CONTEXT>:latest. The digest of the image is printed on stdout.",
+          "# Build a machine image and make a machine from it\n$ container build -t devbox .\n"
+          "$ container machine create devbox --name dev\n# Build one stage with a build argument, no cache\n"
+          "$ container build --target test --build-arg RELEASE=bookworm --no-cache -f ci/Containerfile ."}},
         {"machine commit",
          {"",
           "Make a new image, IMAGE, from the machine's own files: its overlay layer becomes one more layer on "
@@ -195,6 +216,11 @@ const std::map<std::string, Page>& pages() {
           "image and no machine needs. A name a machine was made from stays unless -f. Every name is "
           "processed; a failure prints one line and the exit status is 1.",
           "$ container image rm localhost/base:1 debian:bookworm"}},
+        {"image prune",
+         {"",
+          "Remove what no image name and no machine needs any more: blobs, unpacked layers, and build cache "
+          "entries whose layers went. 'image rm' does the same after it removes names.",
+          "$ container image prune"}},
         {"image save",
          {"", "Write images to an OCI image layout archive, readable by skopeo, podman and umoci.",
           "$ container image save -o dev.tar localhost/debian:bookworm"}},

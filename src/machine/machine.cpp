@@ -145,6 +145,13 @@ bool Machines::exists(const std::string& name) const {
     return validate_name(name) && fs::exists(dir(name) + "/config.json");
 }
 
+Result<std::vector<oci::Digest>> Machines::images_in_use() const {
+    std::vector<oci::Digest> out;
+    for (const auto& m : TRY(names()))
+        if (auto cfg = config(m)) out.push_back(cfg->image.digest);
+    return out;
+}
+
 Result<std::vector<std::string>> Machines::names() const {
     std::vector<std::string> out;
     DIR* d = ::opendir(m_root.c_str());

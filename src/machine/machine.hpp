@@ -108,6 +108,9 @@ public:
     std::string dir(const std::string& name) const { return m_root + "/" + name; }
     bool exists(const std::string& name) const;
     Result<std::vector<std::string>> names() const;
+    // The manifest digests of the images machines were made from: GC's roots besides image names.
+    // A machine whose config cannot be read is left out (it cannot boot either).
+    Result<std::vector<oci::Digest>> images_in_use() const;
 
     Result<MachineConfig> config(const std::string& name) const;
     Result<void> write_config(const MachineConfig& c);

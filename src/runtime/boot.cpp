@@ -85,6 +85,9 @@ struct Child {
     CStrings* own_script_argv;
     CStrings* builtin_script_argv;
     const std::vector<sock_filter>* filter;
+    CStrings* step_argv;       // a build step's command (spec.step), or null
+    CStrings* step_env;
+    CStrings* step_candidates; // argv[0] joined to each PATH directory, when it has no '/'
 };
 
 [[noreturn]] void fail(const Child& c, const char* step, const char* object = nullptr) {
@@ -135,6 +138,116 @@ void provision(const Child& c, const BootSpec& s) {
     }
 }
 
+// A build step's USER, resolved in the step's own /etc/passwd and /etc/group after the pivot, without
+// allocating: `name` (or a decimal id) is looked up in `file`; its third field is the id, the fourth
+// (passwd only) the primary group.
+char g_account_buf[1 << 20];
+
+bool parse_id(const char* s, size_t n, unsigned* out) {
+    if (n == 0 || n > 9) return false;
+    unsigned v = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + static_cast<unsigned>(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+bool find_account(const char* file, const char* name, size_t len, unsigned* id, unsigned* gid) {
+    int fd = ::open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof g_account_buf - 1 && (n = ::read(fd, g_account_buf + got, sizeof g_account_buf - 1 - got)) > 0)
+        got += static_cast<size_t>(n);
+    ::close(fd);
+    g_account_buf[got] = 0;
+    for (char* line = g_account_buf; line && *line;) {
+        char* end = std::strchr(line, '\n');
+        if (end) *end = 0;
+        const char* f[5] = {};
+        size_t fl[5] = {};
+        const char* p = line;
+        for (int k = 0; k < 5 && p; ++k) {
+            const char* colon = std::strchr(p, ':');
+            f[k] = p;
+            fl[k] = colon ? static_cast<size_t>(colon - p) : std::strlen(p);
+            p = colon ? colon + 1 : nullptr;
+        }
+        if (f[2] && fl[0] == len && std::memcmp(f[0], name, len) == 0 && parse_id(f[2], fl[2], id)) {
+            if (gid && !(f[3] && parse_id(f[3], fl[3], gid))) return false;
+            return true;
+        }
+        line = end ? end + 1 : nullptr;
+    }
+    return false;
+}
+
+// USER "name|uid[:group|gid]": a numeric id needs no account; a name must exist in the step's files.
+void resolve_user(const Child& c, const char* spec, unsigned* uid, unsigned* gid) {
+    const char* colon = std::strchr(spec, ':');
+    size_t ulen = colon ? static_cast<size_t>(colon - spec) : std::strlen(spec);
+    *uid = 0;
+    *gid = 0;
+    bool known = find_account("/etc/passwd", spec, ulen, uid, gid);
+    if (!known) {
+        if (!parse_id(spec, ulen, uid)) {
+            errno = 0;
+            child_fail2(c.err_fd, "unable to find user ", spec, 0, 125);
+        }
+        *gid = 0;
+    }
+    if (colon) {
+        const char* g = colon + 1;
+        if (!find_account("/etc/group", g, std::strlen(g), gid, nullptr) && !parse_id(g, std::strlen(g), gid))
+            child_fail2(c.err_fd, "unable to find group ", g, 0, 125);
+    }
+}
+
+// Makes the directory `path` and its parents inside the (pivoted) root.
+void make_path(const Child& c, const char* path) {
+    char buf[4096];
+    size_t n = std::strlen(path);
+    if (n >= sizeof buf) child_fail2(c.err_fd, "working directory too long: ", path, 0, 125);
+    std::memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; ++i) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char keep = buf[i];
+        buf[i] = 0;
+        if (::mkdir(buf, 0755) != 0 && errno != EEXIST) child_fail2(c.err_fd, "mkdir ", buf, errno, 125);
+        buf[i] = keep;
+    }
+}
+
+[[noreturn]] void exec_step(const Child& c, const StepCommand& step) {
+    if (::setsid() < 0) fail(c, "setsid");
+    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || ::dup2(null, 0) < 0) fail(c, "open /dev/null");
+    if (::dup2(step.output_fd, 1) < 0 || ::dup2(step.output_fd, 2) < 0) fail(c, "dup2 the step's output");
+    make_path(c, step.cwd.c_str());
+    if (::chdir(step.cwd.c_str()) != 0) fail(c, "chdir ", step.cwd.c_str());
+    if (!step.user.empty()) {
+        unsigned uid = 0, gid = 0;
+        resolve_user(c, step.user.c_str(), &uid, &gid);
+        if (::setgroups(0, nullptr) != 0 && errno != EPERM) fail(c, "setgroups");
+        if (::setresgid(gid, gid, gid) != 0) fail(c, "setresgid for USER ", step.user.c_str());
+        if (::setresuid(uid, uid, uid) != 0) fail(c, "setresuid for USER ", step.user.c_str());
+    }
+    char** argv = c.step_argv->get();
+    char** env = c.step_env->get();
+    if (std::strchr(argv[0], '/')) {
+        ::execve(argv[0], argv, env);
+        child_fail2(c.err_fd, "execute ", argv[0], errno, 127);
+    }
+    int err = ENOENT;
+    for (char** cand = c.step_candidates->get(); *cand; ++cand) {
+        ::execve(*cand, argv, env);
+        if (errno != ENOENT && errno != ENOTDIR) err = errno;
+    }
+    child_fail2(c.err_fd, "execute ", argv[0], err, 127);
+}
+
 int child_main(void* arg) {
     const Child& c = *static_cast<Child*>(arg);
     const BootSpec& s = *c.spec;
@@ -181,6 +294,7 @@ int child_main(void* arg) {
     drop_bounding_capabilities();
     // Everything from here on, the image's provisioning script included, runs under the filter.
     if (!install_filter(*c.filter)) fail(c, "install the seccomp filter");
+    if (s.step) exec_step(c, *s.step);
     if (s.provision) provision(c, s);
     if (::setsid() < 0) fail(c, "setsid");
     int con = ::open("/dev/console", O_RDWR);
@@ -265,6 +379,15 @@ Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::
     CStrings provision_env(penv);
     CStrings own_argv({spec.image_provision_script});
     CStrings builtin_argv({"/bin/sh", "-c", spec.provision_script, "create-user.sh"});
+    CStrings step_argv(spec.step ? spec.step->argv : std::vector<std::string>{});
+    CStrings step_env(spec.step ? spec.step->env : std::vector<std::string>{});
+    std::vector<std::string> candidates;
+    if (spec.step) {
+        if (spec.step->argv.empty()) return make_error("a build step needs a command");
+        for (const auto& d : spec.step->path)
+            candidates.push_back(d + "/" + spec.step->argv[0]);
+    }
+    CStrings step_candidates(candidates);
 
     int go[2], sock[2];
     if (::pipe2(go, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
@@ -276,7 +399,8 @@ Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::
     UniqueFd dir_fd(::open(machine_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!dir_fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", machine_dir));
     Child child{&spec,         go_r.get(), status.write_fd(), sock_c.get(), dir_fd.get(), &init_env,
-                &provision_env, &own_argv, &builtin_argv,     &filter};
+                &provision_env, &own_argv, &builtin_argv,     &filter,       &step_argv, &step_env,
+                &step_candidates};
     constexpr size_t k_stack = 1 << 20;
     std::vector<char> stack(k_stack);
     // The child's /proc files belong to whoever may write its id map only while it is dumpable, which it

@@ -8,7 +8,9 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.hpp"
@@ -25,6 +27,18 @@ struct ExtraBind {
     std::string source, host_path, target;
     bool read_only = false;
     bool dir = true; // else a file
+};
+
+// A build step's command, run instead of init (`container build`'s RUN): no console, no init, the same
+// namespaces, mount plan (without the /run and /tmp tmpfs, whose contents a step keeps), capabilities
+// and seccomp filter as a machine.
+struct StepCommand {
+    std::vector<std::string> argv;  // argv[0] absolute, or searched in `path`
+    std::vector<std::string> path;  // directories of the step's PATH, for an argv[0] without '/'
+    std::vector<std::string> env;   // the whole environment
+    std::string cwd = "/";          // made (mode 0755) when missing, resolved inside the root
+    std::string user;               // USER: "name", "uid", "name:group", "uid:gid"; empty is root
+    int output_fd = -1;             // the command's stdout and stderr; stdin is /dev/null
 };
 
 // Everything the child needs, computed by the parent before clone.
@@ -56,6 +70,8 @@ struct BootSpec {
     // Called with an O_PATH fd of the built root (mounted, not yet entered) before the child may go on:
     // an error ends the boot there, before provisioning or init run. Empty: no check.
     std::function<Result<void>(int root)> check_root;
+    // Set: run this command instead of provisioning and init (console, home and provisioning unused).
+    std::optional<StepCommand> step;
 };
 
 // The running child: its pid, and the fd over which it sends the machine's root directory.
@@ -70,6 +86,13 @@ struct BootedInit {
 // child go (after spec.check_root, if any, accepted the root) and waits until it has exec'd init or failed. The root is detached from the caller's mount
 // namespace again before returning. Errors name the failing step.
 Result<BootedInit> boot_init(const BootSpec& spec, const IdMap& map, const std::string& cgroup);
+
+// Runs spec.step to its end in a throwaway machine: a forked runner enters a user and mount namespace
+// with `outer` (as the supervisor does), boots the step with `inner` (the ids one level down) and waits.
+// Returns the command's wait status. The caller's process must be single-threaded.
+// The command's output (stdout and stderr together) goes to `on_output` as it comes.
+Result<int> run_step(const BootSpec& spec, const IdMap& outer, const IdMap& inner,
+                     const std::function<void(std::string_view)>& on_output);
 
 // Capabilities kept in the bounding set of machine processes: systemd-nspawn's default set.
 bool kept_capability(int cap);

@@ -41,9 +41,16 @@ std::vector<MountStep> plan_boot_mounts(const BootSpec& s) {
     constexpr uint64_t k_api = attr::nosuid | attr::nodev | attr::noexec;
     std::vector<MountStep> p;
     // Files first, while nothing but the machine's own root is mounted.
-    p.push_back({K::file, "etc/hosts", s.hosts, "", 0, T::file, 0644});
-    p.push_back({K::file, "etc/hostname", s.hostname + "\n", "", 0, T::file, 0644}); // systemd reads it
-    if (!s.resolv_conf.empty()) p.push_back({K::file, "etc/resolv.conf", s.resolv_conf, "", 0, T::file, 0644});
+    if (s.step) {
+        // A build step: the host's files bound read-only, so the step's upper directory does not get them.
+        p.push_back({K::bind, "etc/hosts", "/etc/hosts", "", attr::rdonly, T::file, 0644, Need::optional});
+        p.push_back({K::bind, "etc/resolv.conf", "/etc/resolv.conf", "", attr::rdonly, T::file, 0644});
+    } else {
+        p.push_back({K::file, "etc/hosts", s.hosts, "", 0, T::file, 0644});
+        p.push_back({K::file, "etc/hostname", s.hostname + "\n", "", 0, T::file, 0644}); // systemd reads it
+        if (!s.resolv_conf.empty())
+            p.push_back({K::file, "etc/resolv.conf", s.resolv_conf, "", 0, T::file, 0644});
+    }
 
     // The machine's own /proc (its pid namespace). sysfs cannot be mounted without owning a network
     // namespace (the host network is shared), so the host's /sys is bound, read-only all the way down.
@@ -70,7 +77,7 @@ std::vector<MountStep> plan_boot_mounts(const BootSpec& s) {
     p.push_back({K::symlink, "dev/stdout", "/proc/self/fd/1"});
     p.push_back({K::symlink, "dev/stderr", "/proc/self/fd/2"});
     // The console: the supervisor's pty, so init's output reaches stdio.log.
-    p.push_back({K::bind, "dev/console", s.console, "", 0, T::file, 0600});
+    if (!s.console.empty()) p.push_back({K::bind, "dev/console", s.console, "", 0, T::file, 0600});
     if (s.kvm) p.push_back({K::bind, "dev/kvm", "/dev/kvm", "", 0, T::file, 0600, Need::optional});
     // GPUs, as the host has them: the DRM directory (card and render nodes) and NVIDIA's nodes. Optional:
     // a device that went away since the supervisor looked is skipped.
@@ -78,8 +85,10 @@ std::vector<MountStep> plan_boot_mounts(const BootSpec& s) {
         if (d.rfind("/dev/", 0) == 0 && d.find("/..") == std::string::npos)
             p.push_back({K::bind, d.substr(1), d, "", attr::nosuid | attr::noexec,
                          d == "/dev/dri" ? T::dir : T::file, 0600, Need::optional});
-    p.push_back({K::fs, "run", "tmpfs", "mode=755", attr::nosuid | attr::nodev});
-    p.push_back({K::fs, "tmp", "tmpfs", "mode=1777", attr::nosuid | attr::nodev});
+    if (!s.step) { // a build step's /run and /tmp are part of its image
+        p.push_back({K::fs, "run", "tmpfs", "mode=755", attr::nosuid | attr::nodev});
+        p.push_back({K::fs, "tmp", "tmpfs", "mode=1777", attr::nosuid | attr::nodev});
+    }
 
     // The user's home at the same path. Read-only is applied to the whole tree before it is attached,
     // and the machine's mount namespace is made later from this one, so the kernel locks it.

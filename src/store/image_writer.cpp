@@ -9,6 +9,16 @@ namespace ctr::store {
 
 using nlohmann::json;
 
+Result<oci::Descriptor> store_layer(Store& store, const std::string& blob_path, const WrittenLayer& written) {
+    oci::Descriptor layer;
+    layer.media_type = oci::media::k_oci_layer_gzip;
+    layer.digest = written.digest;
+    layer.size = static_cast<int64_t>(written.size);
+    if (!store.has_blob(layer.digest)) TRY(store.put_blob_file(blob_path, layer.digest, layer.size));
+    TRY(store.add_layer(layer, written.diff_id));
+    return layer;
+}
+
 Result<oci::Digest> add_layer_image(Store& store, const Image& base, const NewLayer& nl,
                                     const std::string& name) {
     json config = base.config.raw;
@@ -17,12 +27,7 @@ Result<oci::Digest> add_layer_image(Store& store, const Image& base, const NewLa
     for (const auto& c : nl.changes)
         TRY(oci::apply_change(inner, c));
 
-    oci::Descriptor layer;
-    layer.media_type = oci::media::k_oci_layer_gzip;
-    layer.digest = nl.layer.digest;
-    layer.size = static_cast<int64_t>(nl.layer.size);
-    if (!store.has_blob(layer.digest)) TRY(store.put_blob_file(nl.blob_path, layer.digest, layer.size));
-    TRY(store.add_layer(layer, nl.layer.diff_id));
+    oci::Descriptor layer = TRY(store_layer(store, nl.blob_path, nl.layer));
 
     std::string created = now_rfc3339();
     config["created"] = created;

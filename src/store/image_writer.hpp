@@ -22,6 +22,11 @@ struct NewLayer {
     std::string comment;              // its "comment" (commit --message); may be empty
 };
 
+// Moves a blob write_layer made into the content store (verified against its digest) and unpacks it as
+// a layer; the descriptor for a manifest. The caller holds the store lock. `build` adds each step's
+// layer so; add_layer_image() below too.
+Result<oci::Descriptor> store_layer(Store& store, const std::string& blob_path, const WrittenLayer& layer);
+
 // Checks the changes first; then stores the blob (verified against its digest), unpacks it as a layer,
 // writes the config and an OCI manifest of `base`'s layers plus the new one, and names it `name`. The
 // caller holds the store lock. On failure no name changes; stored blobs are left for GC.

@@ -335,6 +335,11 @@ Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOption
     if (archive_write_add_filter_gzip(gz.get()) != ARCHIVE_OK)
         return make_error("libarchive cannot gzip by itself: {}", archive_error_string(gz.get()));
     (void)archive_write_set_filter_option(gz.get(), "gzip", "timestamp", nullptr); // reproducible header
+    if (opts.compression_level > 0) {
+        std::string level = std::to_string(std::min(opts.compression_level, 9));
+        if (archive_write_set_filter_option(gz.get(), "gzip", "compression-level", level.c_str()) != ARCHIVE_OK)
+            return make_error("set the gzip level: {}", archive_error_string(gz.get()));
+    }
     archive_write_set_bytes_per_block(gz.get(), 0);                                // no padding after gzip
     if (archive_write_open(gz.get(), &blob, nullptr, blob_write, nullptr) != ARCHIVE_OK)
         return make_error("start the layer blob: {}",

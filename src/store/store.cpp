@@ -480,6 +480,25 @@ Result<void> Store::collect_garbage(const std::vector<oci::Digest>& in_use) {
     };
     TRY(sweep(m_root + "/layers/sha256", layers, true));
     TRY(sweep(m_root + "/content/sha256", blobs, false));
+    // Build cache entries (build/cache.cpp) whose layers went with this collection go too.
+    std::string cache = m_root + "/build-cache";
+    if (DIR* d = ::opendir(cache.c_str())) {
+        std::vector<std::string> stale;
+        while (struct dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (n.size() != 64) continue;
+            auto text = fs::read_file(cache + "/" + n, 1 << 20);
+            auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+            bool keep = j.is_object() && j["layers"].is_array();
+            if (keep)
+                for (const auto& l : j["layers"])
+                    if (!l.is_string() || !blobs.count(l.get<std::string>().substr(7))) keep = false;
+            if (!keep) stale.push_back(n);
+        }
+        ::closedir(d);
+        for (const auto& n : stale)
+            (void)::unlink((cache + "/" + n).c_str()); // a leftover entry is only a cache miss later
+    }
     return {};
 }
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # A full disk, as root and as the unprivileged user: the data directory is a small tmpfs, so `image pull`
 # (from a real registry) and `image load` run out of space while writing the blob or while unpacking
-# the layer, and `machine create` on a full disk. Each gives one "Error:" line naming the lack of
+# the layer, `machine create` on a full disk, and `build` whose RUN fills the disk or whose layer does
+# not fit. Each gives one "Error:" line naming the lack of
 # space, keeps nothing half-written (no image, no work files, no half layer, no partial download, no
 # machine), `system check` finds the store consistent, and once the tmpfs is made larger the same
 # command works.
@@ -87,5 +88,20 @@ for mode in $(machine_modes); do
     rm -f "$filler"
     runc machine create "$LOADED" --name f --no-boot >/dev/null || fail "create after space was freed"
     runc machine rm -f f >/dev/null
+
+    # 5. A full disk under build: a RUN step that fills it, and a step whose layer does not fit.
+    ctx=$T/bctx-$mode
+    mkdir -p "$ctx"
+    printf 'FROM %s\nRUN dd if=/dev/zero of=/big bs=1048576 count=100\n' "$LOADED" >"$ctx/Containerfile"
+    chmod -R a+rX "$ctx"
+    expect_enospc "build, RUN" runc build --progress none -t built:1 "$ctx"
+    ! runc image inspect built:1 >/dev/null 2>&1 || fail "a failed build named its image"
+    nothing_half_written "$data" "build, RUN"
+    printf 'FROM %s\nRUN dd if=/dev/urandom of=/big bs=1048576 count=24\n' "$LOADED" >"$ctx/Containerfile"
+    expect_enospc "build, layer" runc build --progress none -t built:1 "$ctx"
+    ! runc image inspect built:1 >/dev/null 2>&1 || fail "a failed build named its image (layer)"
+    nothing_half_written "$data" "build, layer"
+    printf 'FROM %s\nRUN echo small >/small\n' "$LOADED" >"$ctx/Containerfile"
+    runc build --progress none -t built:1 "$ctx" >/dev/null || fail "build after the failures"
 done
 echo PASS

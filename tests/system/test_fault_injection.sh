@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Nothing is lost when `container` is killed: SIGKILL at chosen points of `image pull` (from a real
 # registry), `image load`, `machine create`, `start`, `stop`, `set`, `commit` (of a running machine,
-# frozen meanwhile), `rm` and `image rm` with its GC, as
+# frozen meanwhile), `build` (a RUN and a COPY step, no cache), `rm` and `image rm` with its GC, as
 # root and as the unprivileged user. The binary kills itself at the Nth step that changes the disk
 # (CONTAINER_FAULT_AT, base/fault.hpp): a census run of each command counts its steps, then each trial
 # picks N at random. After each kill:
@@ -50,7 +50,11 @@ no_images() { # both names of the fixture, and so (no machine left) every blob a
 }
 
 # Each scenario: setup, the command, what a rerun may answer besides success, and what must hold after.
-scenarios=(pull load create start stop set commit rm image-rm)
+scenarios=(pull load create start stop set commit build rm image-rm)
+mkdir -p "$T/bctx"
+printf 'FROM %s\nRUN echo built >/built\nCOPY f /f\n' "$LOADED" >"$T/bctx/Containerfile"
+echo copied >"$T/bctx/f"
+chmod -R a+rX "$T/bctx"
 setup_for() {
     case $1 in
     pull | load) no_images ;;
@@ -60,6 +64,8 @@ setup_for() {
     commit) ensure_machine running
         $run "$C" machine run -n f --root -- sh -c "echo changed >/etc/fault-commit" || fail "setup: change f"
         $run "$C" image rm -f committed:1 >/dev/null || fail "setup: image rm committed:1" ;;
+    build) ensure_loaded
+        $run "$C" image rm -f built:1 >/dev/null 2>&1 || true ;;
     image-rm) ensure_loaded; no_machine ;;
     esac
 }
@@ -72,6 +78,7 @@ command_for() {
     stop) echo machine stop f ;;
     set) echo machine set -n f cpus=1 memory=2G ;;
     commit) echo machine commit f committed:1 ;;
+    build) echo build --no-cache --progress none -t built:1 "$T/bctx" ;;
     rm) echo machine rm -f f ;;
     image-rm) echo image rm "$LOADED" ;;
     esac
@@ -99,6 +106,11 @@ verify_after() {
         $run "$C" machine create committed:1 --name g --no-boot >/dev/null || fail "commit: create from the commit"
         [[ $($run "$C" machine run -n g -- cat /etc/fault-commit) == changed ]] || fail "commit: the change is not in the image"
         $run "$C" machine rm -f g >/dev/null || fail "commit: rm g" ;;
+    build) image_exists built:1 || fail "build: no image after the rerun"
+        $run "$C" machine create built:1 --name g --no-boot >/dev/null || fail "build: create from the build"
+        [[ $($run "$C" machine run -n g -- cat /built /f | paste -sd ' ') == "built copied" ]] ||
+            fail "build: the steps are not in the image"
+        $run "$C" machine rm -f g >/dev/null || fail "build: rm g" ;;
     rm) ! machine_exists || fail "rm: f still exists after the rerun"
         # A kill after config.json went leaves the directory: the rerun finishes it.
         [[ ! -e $data/machines/f ]] || fail "rm: the rerun left $data/machines/f" ;;
