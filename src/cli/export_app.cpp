@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "machine/desktop_entry.hpp"
 #include "machine/machine.hpp"
+#include "runtime/spawn.hpp"
 
 namespace ctr::cli {
 
@@ -53,6 +54,7 @@ Result<std::pair<int, std::string>> run_in_machine(const std::string& name, cons
     pid_t pid = ::fork();
     if (pid < 0) return sys_error(errno, "fork");
     if (pid == 0) {
+        runtime::harden_child(); // like every child of ours: no caller's fd, keyring or dumpable state
         int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
         ::dup2(null, 0);
         ::dup2(w.get(), 1);
