@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# `container build` against `podman build` (buildah's builder; Debian 12 ships podman, not the buildah
-# CLI, on this host) on the same Containerfiles: the Debian machine image of
+# `container build` against `buildah bud` (Debian's buildah, chroot isolation) on the same Containerfiles: the Debian machine image of
 # tests/system/test_build_debian.sh (apt-get from the mirror) and a small one (three COPY/RUN steps on
 # the same base). Rows: the cold build (--no-cache), the unchanged rebuild, and the rebuild after a
-# one-file change. One run each; prints seconds and the ratio ours / podman's. See bench/README.md.
+# one-file change. One run each; prints seconds and the ratio ours / buildah's. See bench/README.md.
 #
 # Usage: sudo bash bench/build.sh
 # Env:   CONTAINER    the binary to measure (default: build/container of this checkout)
 #        BENCH_CACHE  where the Debian rootfs tarball is kept (default /tmp/bench)
-#        PODMAN=0     leave podman out (our rows only)
+#        BUILDAH=0    leave buildah out (our rows only)
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,15 +17,15 @@ die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root: sudo bash bench/build.sh"
 bin=${CONTAINER:-$repo/build/container}
 [[ -x $bin ]] || die "no container binary at $bin: build it or set CONTAINER="
-use_podman=${PODMAN:-1}
-command -v podman >/dev/null || use_podman=0
+use_buildah=${BUILDAH:-1}
+command -v buildah >/dev/null || use_buildah=0
 
 work=$(mktemp -d /tmp/container-build-bench.XXXXXX)
-trap 'podman --root "$work/podman" --runroot "$work/podrun" rmi -af >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'buildah --root "$work/buildah" --runroot "$work/brun" rmi -af >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 cp "$bin" "$work/container"
 C=$work/container
 export CONTAINER_DATA_DIR=$work/data
-# podman on this host (docs/TESTING.md): no rlimit raises, cgroupfs, a file event log; private storage.
+# buildah on this host (docs/TESTING.md): no rlimit raises, cgroupfs, a file event log; private storage.
 cat >"$work/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -35,14 +34,19 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 CONF
 export CONTAINERS_CONF=$work/containers.conf
-P=(podman --root "$work/podman" --runroot "$work/podrun")
+B=(buildah --root "$work/buildah" --runroot "$work/brun" --storage-driver vfs)
 # crun refuses this host's hybrid cgroups (docs/TESTING.md); buildah's chroot isolation needs no runtime.
-PB=(build --isolation chroot)
+PB=(bud --isolation chroot --layers)
 
 mkdir -p "$cache"
 [[ -f $cache/debian-systemd.tar ]] || bash "$repo/tests/fixtures/debian-rootfs.sh" "$cache/debian-systemd.tar" systemd
 "$C" image import "$cache/debian-systemd.tar" localhost/debian:base >/dev/null
-((use_podman)) && "${P[@]}" import -q "$cache/debian-systemd.tar" localhost/debian:base >/dev/null
+if ((use_buildah)); then # the same image: saved by us, pulled by buildah
+    "$C" image save -o "$work/base.tar" localhost/debian:base
+    id=$("${B[@]}" pull -q "oci-archive:$work/base.tar")
+    "${B[@]}" tag "$id" localhost/debian:base
+    rm -f "$work/base.tar"
+fi
 
 mkdir -p "$work/machine" "$work/small"
 cat >"$work/machine/Containerfile" <<'CF'
@@ -74,19 +78,19 @@ row() { # row NAME OURS THEIRS
     if [[ -n $3 ]]; then printf '%-34s %8.2f s %8.2f s %6.2f\n' "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)"
     else printf '%-34s %8.2f s %10s %6s\n' "$1" "$2" - -; fi
 }
-printf '# %s, %s cores, %s\n' "$(uname -r)" "$(nproc)" "$("${P[@]}" --version 2>/dev/null || echo 'no podman')"
-printf '%-34s %10s %10s %6s\n' step container podman ratio
+printf '# %s, %s cores, %s\n' "$(uname -r)" "$(nproc)" "$("${B[@]}" --version 2>/dev/null || echo 'no buildah')"
+printf '%-34s %10s %10s %6s\n' step container buildah ratio
 for ctx in machine small; do
     changed=$work/$ctx/$([[ $ctx == machine ]] && echo create-user.sh || echo config.txt)
     ours=$(secs "$C" build --no-cache --progress none -t localhost/$ctx "$work/$ctx")
-    theirs=""; ((use_podman)) && theirs=$(secs "${P[@]}" "${PB[@]}" --no-cache -q -t localhost/$ctx "$work/$ctx")
+    theirs=""; ((use_buildah)) && theirs=$(secs "${B[@]}" "${PB[@]}" --no-cache -q -t localhost/$ctx "$work/$ctx")
     row "$ctx: cold build" "$ours" "$theirs"
     ours=$(secs "$C" build --progress none -t localhost/$ctx "$work/$ctx")
-    theirs=""; ((use_podman)) && theirs=$(secs "${P[@]}" "${PB[@]}" -q -t localhost/$ctx "$work/$ctx")
+    theirs=""; ((use_buildah)) && theirs=$(secs "${B[@]}" "${PB[@]}" -q -t localhost/$ctx "$work/$ctx")
     row "$ctx: unchanged rebuild" "$ours" "$theirs"
     echo "# changed" >>"$changed"
     ours=$(secs "$C" build --progress none -t localhost/$ctx "$work/$ctx")
-    theirs=""; ((use_podman)) && theirs=$(secs "${P[@]}" "${PB[@]}" -q -t localhost/$ctx "$work/$ctx")
+    theirs=""; ((use_buildah)) && theirs=$(secs "${B[@]}" "${PB[@]}" -q -t localhost/$ctx "$work/$ctx")
     row "$ctx: rebuild, one file changed" "$ours" "$theirs"
 done
 "$C" image inspect localhost/machine | python3 -c '

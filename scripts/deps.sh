@@ -7,9 +7,10 @@ build=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libcurl4
 # scripts/fuzz.sh: clang, its sanitizer and libFuzzer runtimes, and llvm-symbolizer for readable reports.
 fuzz=(clang-14 libclang-rt-14-dev llvm-14)
 runtime=(uidmap libseccomp2)
-# scripts/test-hosts.sh (the QEMU host matrix) also needs QEMU, ssh, mkfs.ext4 -d and, when the binary links
+# buildah and runc: tests/system/test_build_interop.sh and bench/build.sh (runc because crun refuses this
+# host's hybrid cgroups). scripts/test-hosts.sh (the QEMU host matrix) also needs QEMU, ssh, mkfs.ext4 -d and, when the binary links
 # libraries beyond glibc, patchelf to bundle them for a newer host.
-tests=(skopeo umoci podman mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
+tests=(skopeo umoci podman buildah runc mmdebstrap busybox-static docker-registry zstd python3 tmux apache2-utils util-linux
     ca-certificates python3-cryptography openssl curl procps iproute2 bash-completion zsh fish man-db
     qemu-system-x86 openssh-client e2fsprogs patchelf)
 # tests/system/test_machine_desktop.sh: a display, a compositor and a sound server started by the test, and
