@@ -49,20 +49,7 @@ if ((use_buildah)); then # the same image: saved by us, pulled by buildah
 fi
 
 mkdir -p "$work/machine" "$work/small"
-cat >"$work/machine/Containerfile" <<'CF'
-FROM localhost/debian:base
-ENV container=container
-ARG DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
- && apt-get install -y --no-install-recommends openssh-server iproute2 curl sudo \
- && rm -rf /var/lib/apt/lists/*
-RUN systemctl mask dev-hugepages.mount sys-fs-fuse-connections.mount systemd-update-utmp.service \
-        systemd-tmpfiles-setup.service console-getty.service \
- && systemctl set-default multi-user.target && : >/etc/machine-id
-COPY create-user.sh /etc/machine/create-user.sh
-STOPSIGNAL SIGRTMIN+3
-CF
-printf '#!/bin/sh\necho hook\n' >"$work/machine/create-user.sh"
+cp "$repo"/tests/fixtures/machine-image/* "$work/machine/" # test_build_debian.sh's image
 cat >"$work/small/Containerfile" <<'CF'
 FROM localhost/debian:base
 COPY app /opt/app

@@ -2,6 +2,8 @@
 // Top-level parser: global flags, verb groups, and the exit status contract.
 #include "cli/app.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +38,14 @@ std::string one_line(std::string s) {
 
 void print_error(const Error& e) {
     fmt::print(stderr, "Error: {}\n", one_line(e.message));
+}
+
+std::string self_exe() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "/proc/self/exe";
+    buf[n] = 0;
+    return buf;
 }
 
 void print_warning(const std::string& text) {

@@ -34,6 +34,8 @@ inline bool visible(const CLI::App* a) {
 
 // Prints `e` as the one line of a failed command: "Error: <message>".
 void print_error(const Error& e);
+// This binary's path (supervisors, export-app's launchers and its own `machine run` children start it).
+std::string self_exe();
 // "Warning: TEXT" on stderr, one line; nothing for an empty text.
 void print_warning(const std::string& text);
 // Runs `fn` for each of `names` in order. A failure prints its line and the others still run; the

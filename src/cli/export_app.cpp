@@ -29,14 +29,6 @@ struct ExportFlags {
     bool remove = false;
 };
 
-std::string self_path() {
-    char buf[4096];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return "container";
-    buf[n] = 0;
-    return buf;
-}
-
 // `container machine run -n NAME --no-desktop -- sh -c SCRIPT sh ARG` with our stdin and stderr on
 // /dev/null and stdout read (at most `max` bytes; more is an error). Returns the status and the output.
 Result<std::pair<int, std::string>> run_in_machine(const std::string& name, const std::string& script,
@@ -44,7 +36,7 @@ Result<std::pair<int, std::string>> run_in_machine(const std::string& name, cons
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) return sys_error(errno, "pipe");
     UniqueFd r(out[0]), w(out[1]);
-    std::string exe = self_path();
+    std::string exe = self_exe();
     std::vector<std::string> args = {exe,  "machine", "run", "-n",   name, "--no-desktop",
                                      "--", "sh",      "-c",  script, "sh", arg};
     std::vector<char*> argv;
@@ -149,7 +141,7 @@ Result<int> do_export(const ExportFlags& f) {
     }
     TRY(fs::make_dirs(apps, 0755));
     // Replaced by rename, never written through: a link put there is replaced, not followed.
-    TRY(fs::write_file_atomic(entry_path, machine::host_desktop_entry(e, self_path(), name, icon_path),
+    TRY(fs::write_file_atomic(entry_path, machine::host_desktop_entry(e, self_exe(), name, icon_path),
                               0644));
     fmt::print("{}\n", entry_path);
     return 0;

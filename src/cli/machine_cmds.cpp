@@ -50,14 +50,6 @@ struct MachineOptions {
     PullFlags pull; // create: how to pull an image the store does not have
 };
 
-std::string self_exe() {
-    char buf[4096];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return "/proc/self/exe";
-    buf[n] = 0;
-    return buf;
-}
-
 struct Ctx {
     std::unique_ptr<store::Store> store_ptr;
     std::unique_ptr<machine::Machines> machines_ptr;

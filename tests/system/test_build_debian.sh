@@ -13,32 +13,7 @@ chmod 644 "$T/systemd.tar"
 chmod 777 "$T"
 
 ctx=$T/ctx
-mkdir -p "$ctx"
-cat >"$ctx/Containerfile" <<'CONTAINERFILE'
-FROM localhost/debian:base
-ENV container=container
-ARG DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
- && apt-get install -y --no-install-recommends openssh-server iproute2 curl sudo \
- && rm -rf /var/lib/apt/lists/*
-RUN systemctl mask dev-hugepages.mount sys-fs-fuse-connections.mount systemd-update-utmp.service \
-        systemd-tmpfiles-setup.service console-getty.service \
- && systemctl set-default multi-user.target \
- && : >/etc/machine-id
-COPY --chmod=0755 create-user.sh /etc/machine/create-user.sh
-STOPSIGNAL SIGRTMIN+3
-CONTAINERFILE
-cat >"$ctx/create-user.sh" <<'HOOK'
-#!/bin/sh
-# The image's own first-boot hook: records that it ran, then makes the user as the built-in one would.
-set -eu
-echo "custom hook for $CONTAINER_USER" >/etc/machine/hook-ran
-if ! id -u "$CONTAINER_USER" >/dev/null 2>&1; then
-    getent group "$CONTAINER_GID" >/dev/null || groupadd -g "$CONTAINER_GID" "$CONTAINER_USER"
-    useradd -M -d "$CONTAINER_HOME" -u "$CONTAINER_UID" -g "$CONTAINER_GID" -s /bin/sh "$CONTAINER_USER"
-fi
-echo "$CONTAINER_USER ALL=(ALL) NOPASSWD:ALL" >"/etc/sudoers.d/machine-user"
-HOOK
+cp -r "$FIX/machine-image" "$ctx" # the Containerfile and its create-user.sh
 chmod -R a+rX "$ctx"
 
 for mode in ${BUILD_TEST_MODES:-$(machine_modes)}; do
