@@ -34,7 +34,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 CONF
 export CONTAINERS_CONF=$work/containers.conf
-B=(buildah --root "$work/buildah" --runroot "$work/brun" --storage-driver vfs)
+B=(buildah --root "$work/buildah" --runroot "$work/brun" --storage-driver overlay)
 # crun refuses this host's hybrid cgroups (docs/TESTING.md); buildah's chroot isolation needs no runtime.
 PB=(bud --isolation chroot --layers)
 
