@@ -21,6 +21,7 @@
 #include "base/unique_fd.hpp"
 #include "build/cache.hpp"
 #include "build/context.hpp"
+#include "build/fetch.hpp"
 #include "oci/changes.hpp"
 #include "oci/containerfile.hpp"
 #include "registry/http.hpp"
@@ -620,45 +621,12 @@ private:
         return {};
     }
 
-    // Downloads `in`'s URL into DIR/NAME, checked against `checksum` ("sha256:…") when given; returns
-    // "sha256:…" of what arrived. Bounded by the layer size limit.
+    // Downloads `in`'s URL into DIR/NAME (build/fetch.hpp); returns "sha256:…" of what arrived.
     Result<std::string> download(const oci::Instruction& in, const std::string& url, const std::string& dir,
                                  const std::string& name, const std::optional<std::string>& checksum) {
         TRY(fs::make_dirs(dir, 0700));
-        std::string path = dir + "/" + name;
-        UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-        if (!fd.valid()) return sys_error(errno, fmt::format("create \"{}\"", path));
-        registry::http_global_init();
-        uint64_t limit = TRY(store::max_layer_size()), got = 0;
-        oci::Sha256 h;
-        std::string werr;
-        registry::HttpRequest req;
-        req.url = url;
-        req.sink = [&](long, const char* p, size_t n) {
-            got += n;
-            if (got > limit) {
-                werr = "larger than the layer size limit";
-                return false;
-            }
-            h.update(p, n);
-            for (size_t off = 0; off < n;) {
-                ssize_t wr = ::write(fd.get(), p + off, n - off);
-                if (wr < 0 && errno == EINTR) continue;
-                if (wr < 0) {
-                    werr = std::strerror(errno);
-                    return false;
-                }
-                off += static_cast<size_t>(wr);
-            }
-            return true;
-        };
-        registry::HttpResponse r = registry::http_request(req);
-        if (!werr.empty()) return make_error("line {}: ADD {}: {}", in.line, url, werr);
-        if (!r.transport_error.empty()) return make_error("line {}: ADD {}: {}", in.line, url, r.transport_error);
-        if (!r.ok()) return make_error("line {}: ADD {}: HTTP status {}", in.line, url, r.status);
-        std::string sum = h.finish().str();
-        if (checksum && sum != *checksum)
-            return make_error("line {}: ADD {}: checksum mismatch: expected {}, got {}", in.line, url, *checksum, sum);
+        auto sum = fetch_url(url, dir + "/" + name, checksum);
+        if (!sum) return wrap(std::move(sum).error(), fmt::format("line {}: ADD {}", in.line, url));
         return sum;
     }
 
