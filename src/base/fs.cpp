@@ -57,20 +57,33 @@ Result<std::string> read_file(const std::string& path, size_t max_size) {
     return out;
 }
 
+Result<void> write_all(int fd, std::string_view data, const std::string& name) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return sys_error(errno, fmt::format("write \"{}\"", name));
+        data.remove_prefix(static_cast<size_t>(n));
+    }
+    return {};
+}
+
+Result<void> copy_fd(int in, int out, const std::string& in_name, const std::string& out_name) {
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return sys_error(errno, fmt::format("read \"{}\"", in_name));
+        if (n == 0) return {};
+        TRY(write_all(out, std::string_view(buf, static_cast<size_t>(n)), out_name));
+    }
+}
+
 Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
     std::string tmp = path + ".tmp-XXXXXX";
     UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
     if (!fd.valid()) return sys_error(errno, fmt::format("create \"{}\"", tmp));
     ScopeExit cleanup([&] { (void)::unlink(tmp.c_str()); }); // best effort: the temp name is ours alone
-    const char* p = data.data();
-    size_t left = data.size();
-    while (left > 0) {
-        ssize_t n = ::write(fd.get(), p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return sys_error(errno, fmt::format("write \"{}\"", tmp));
-        p += n;
-        left -= static_cast<size_t>(n);
-    }
+    TRY(write_all(fd.get(), data, tmp));
     if (::fchmod(fd.get(), mode) != 0) return sys_error(errno, fmt::format("chmod \"{}\"", tmp));
     if (::fsync(fd.get()) != 0) return sys_error(errno, fmt::format("fsync \"{}\"", tmp));
     fault_point("write_file_atomic: written");

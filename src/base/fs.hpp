@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 
 #include "base/result.hpp"
 #include "base/unique_fd.hpp"
@@ -27,6 +28,10 @@ Result<void> remove_tree(const std::string& path);
 // Same, for the entry `name` inside the directory `dirfd`.
 Result<void> remove_tree_at(int dirfd, const std::string& name);
 bool exists(const std::string& path);
+// Writes all of `data` to `fd` (retrying short writes and EINTR); the error names `name`.
+Result<void> write_all(int fd, std::string_view data, const std::string& name);
+// Copies `in` from its offset to its end into `out`; errors name `in_name` or `out_name`.
+Result<void> copy_fd(int in, int out, const std::string& in_name, const std::string& out_name);
 Result<UniqueFd> open_dir(const std::string& path);
 // openat2(2) wrapper; returns -1 with errno set.
 int openat2_raw(int dirfd, const char* path, int flags, mode_t mode, unsigned long long resolve);

@@ -355,19 +355,7 @@ struct Copier {
             return make_error("\"{}\" changed while it was copied", rel);
         UniqueFd d(::openat(ddir, out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!d.valid()) return sys_error(errno, fmt::format("create \"{}\"", out));
-        char buf[1 << 16];
-        for (;;) {
-            ssize_t n = ::read(s.get(), buf, sizeof buf);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return sys_error(errno, fmt::format("read \"{}\"", rel));
-            if (n == 0) break;
-            for (ssize_t off = 0; off < n;) {
-                ssize_t w = ::write(d.get(), buf + off, static_cast<size_t>(n - off));
-                if (w < 0 && errno == EINTR) continue;
-                if (w < 0) return sys_error(errno, fmt::format("write \"{}\"", out));
-                off += w;
-            }
-        }
+        TRY(fs::copy_fd(s.get(), d.get(), rel, out));
         return set_meta(ddir, out, st, false);
     }
 };

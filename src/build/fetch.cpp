@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include <fmt/format.h>
 
+#include "base/fs.hpp"
 #include "base/unique_fd.hpp"
 #include "oci/digest.hpp"
 #include "registry/http.hpp"
@@ -34,14 +34,9 @@ Result<std::string> fetch_url(const std::string& url, const std::string& path,
             return false;
         }
         h.update(p, n);
-        for (size_t off = 0; off < n;) {
-            ssize_t wr = ::write(fd.get(), p + off, n - off);
-            if (wr < 0 && errno == EINTR) continue;
-            if (wr < 0) {
-                werr = std::strerror(errno);
-                return false;
-            }
-            off += static_cast<size_t>(wr);
+        if (auto w = fs::write_all(fd.get(), std::string_view(p, n), path); !w) {
+            werr = w.error().message;
+            return false;
         }
         return true;
     };

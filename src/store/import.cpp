@@ -27,19 +27,7 @@ Result<void> copy_file(const std::string& from, const std::string& to) {
     if (!S_ISREG(st.st_mode)) return make_error("\"{}\" is not a regular file", from);
     UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!out.valid()) return sys_error(errno, fmt::format("create \"{}\"", to));
-    char buf[1 << 16];
-    for (;;) {
-        ssize_t n = ::read(in.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return sys_error(errno, fmt::format("read \"{}\"", from));
-        if (n == 0) break;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = ::write(out.get(), buf + off, static_cast<size_t>(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) return sys_error(errno, fmt::format("write \"{}\"", to));
-            off += w;
-        }
-    }
+    TRY(fs::copy_fd(in.get(), out.get(), from, to));
     if (::fsync(out.get()) != 0) return sys_error(errno, fmt::format("fsync \"{}\"", to));
     return {};
 }
