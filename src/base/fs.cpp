@@ -57,6 +57,24 @@ Result<std::string> read_file(const std::string& path, size_t max_size) {
     return out;
 }
 
+Result<std::vector<std::string>> list_dir(int dirfd) {
+    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return sys_error(errno, "open a directory");
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+        ::close(fd);
+        return sys_error(errno, "fdopendir");
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
 Result<void> write_all(int fd, std::string_view data, const std::string& name) {
     while (!data.empty()) {
         ssize_t n = ::write(fd, data.data(), data.size());

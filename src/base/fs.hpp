@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.hpp"
 #include "base/unique_fd.hpp"
@@ -28,6 +29,8 @@ Result<void> remove_tree(const std::string& path);
 // Same, for the entry `name` inside the directory `dirfd`.
 Result<void> remove_tree_at(int dirfd, const std::string& name);
 bool exists(const std::string& path);
+// The names in the directory `dirfd` (read through a fresh open of it), sorted, without "." and "..".
+Result<std::vector<std::string>> list_dir(int dirfd);
 // Writes all of `data` to `fd` (retrying short writes and EINTR); the error names `name`.
 Result<void> write_all(int fd, std::string_view data, const std::string& name);
 // Copies `in` from its offset to its end into `out`; errors name `in_name` or `out_name`.

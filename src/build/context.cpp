@@ -55,31 +55,12 @@ bool has_glob(const std::string& s) {
     return s.find_first_of("*?[") != std::string::npos;
 }
 
-// Names in a directory, sorted, without "." and "..".
-Result<std::vector<std::string>> list_dir(int dirfd) {
-    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return sys_error(errno, "open a directory");
-    DIR* d = ::fdopendir(fd);
-    if (!d) {
-        ::close(fd);
-        return sys_error(errno, "fdopendir");
-    }
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 // Walks the tree below `dirfd` (prefix `rel`), never through a link, calling `fn` for each entry.
 Result<void> walk(int dirfd, const std::string& rel, size_t depth, const IgnoreRules& ignore,
                   const std::function<Result<void>(int, const std::string&, const std::string&,
                                                    const struct stat&)>& fn) {
     if (depth > k_max_depth) return make_error("\"{}\" is nested too deeply", rel);
-    for (const auto& name : TRY(list_dir(dirfd))) {
+    for (const auto& name : TRY(fs::list_dir(dirfd))) {
         std::string path = rel.empty() ? name : rel + "/" + name;
         struct stat st {};
         if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
@@ -328,7 +309,7 @@ struct Copier {
             UniqueFd s(::openat(sdir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             UniqueFd d(::openat(ddir, out.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!s.valid() || !d.valid()) return sys_error(errno, fmt::format("open \"{}\"", rel));
-            for (const auto& n : TRY(list_dir(s.get()))) {
+            for (const auto& n : TRY(fs::list_dir(s.get()))) {
                 std::string r = rel.empty() ? n : rel + "/" + n;
                 if (o.ignore && o.ignore->excluded(r)) {
                     if (!o.ignore->has_exceptions()) continue;
@@ -377,7 +358,7 @@ Result<void> copy_sources(int src_root, const std::vector<std::string>& sources,
             UniqueFd dd(::openat(d.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             UniqueFd src(::openat(sdir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!dd.valid() || !src.valid()) return sys_error(errno, fmt::format("open \"{}\"", s));
-            for (const auto& n : TRY(list_dir(src.get()))) {
+            for (const auto& n : TRY(fs::list_dir(src.get()))) {
                 std::string r = s.empty() ? n : s + "/" + n;
                 if (o.ignore && o.ignore->excluded(r) && !o.ignore->has_exceptions()) continue;
                 TRY(c.entry(src.get(), n, r, dd.get(), n, 0));

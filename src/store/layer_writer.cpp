@@ -16,6 +16,7 @@
 #include <cstring>
 #include <set>
 
+#include "base/fs.hpp"
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
 #include "runtime/userns.hpp"
@@ -194,19 +195,9 @@ Result<void> Walker::root(int fd) {
 Result<void> Walker::directory(int dirfd, const std::string& rel, size_t depth) {
     if (depth > k_max_depth)
         return make_error("\"{}\": directories nested more than {} deep", rel, k_max_depth);
-    UniqueFd copy(::fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
-    if (!copy.valid()) return sys_error(errno, "dup");
-    DIR* d = ::fdopendir(copy.get());
-    if (!d) return sys_error(errno, fmt::format("list \"{}\"", rel.empty() ? "." : rel));
-    (void)copy.release();
-    ::rewinddir(d);
-    std::vector<std::string> names;
-    while (struct dirent* de = ::readdir(d)) {
-        std::string n = de->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
-    std::sort(names.begin(), names.end());
+    auto listed = fs::list_dir(dirfd);
+    if (!listed) return wrap(std::move(listed).error(), fmt::format("list \"{}\"", rel.empty() ? "." : rel));
+    std::vector<std::string> names = std::move(listed).value();
     for (const auto& n : names) {
         std::string path = rel.empty() ? n : rel + "/" + n;
         if (excluded(path)) {
