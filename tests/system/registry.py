@@ -16,7 +16,8 @@
 #       --up-rate throttles client->server bytes too (uploads), which are otherwise forwarded at once.
 #       FILE holds the total of server->client bytes forwarded (all connections, headers included).
 #       FILE.fail, when present, holds fault rules, one per line: "N STATUS TEXT" answers the next N
-#       connections whose request line contains TEXT with HTTP STATUS (and closes them) instead of
+#       connections whose request line contains TEXT with HTTP STATUS (then reads what the client still
+#       sends until it closes, and closes) instead of
 #       forwarding them; a 3xx STATUS redirects to the same path at the target. Every request line is logged ("proxy: request GET /v2/…"), and every injected
 #       answer ("proxy: injected 503 for GET /v2/…"); the rules left are written back to FILE.fail.
 #       SIGUSR1 cuts every open connection at once. Killing the target does not cut a transfer at once:
@@ -529,6 +530,21 @@ def cmd_proxy(a):
             pass
         s.close()
 
+    # After an injected answer, reads what the client still sends (the rest of an upload) until it
+    # closes, as a real server's lingering close does: closing a socket with unread bytes sends a
+    # reset, and the client may then see the cut before the answer, which would make the answer's
+    # effect (e.g. a 405 that says "no PATCH") depend on timing.
+    def linger(s):
+        try:
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(5)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and s.recv(65536):
+                pass
+        except OSError:
+            pass
+        close(s)
+
     up_rate = float(a.up_rate) if a.up_rate else 0.0
 
     def upstream(client, server):  # client -> server, at most --up-rate bytes per second when given
@@ -638,7 +654,7 @@ def cmd_proxy(a):
                                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
             except OSError:
                 pass
-            close(client)
+            linger(client)
             return
         try:
             # Small kernel buffers towards the target, so that little more than what the client got is
