@@ -471,6 +471,7 @@ private:
         w.max_size = TRY(store::max_layer_size());
         w.exclude = k_runtime_files;
         w.compression_level = 1;
+        w.trim_tree = true; // the upper directory is then the unpacked layer: no unpack of what was just packed
         // An image without /etc/hosts or /etc/resolv.conf got them made as mount points, and /etc copied
         // up for that: when that is all the step did to /etc, /etc stays out of the layer too.
         if (UniqueFd up(::open((dir + "/upper").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)); up.valid()) {
@@ -499,7 +500,7 @@ private:
         }
         {
             auto lock = TRY(m_store.lock());
-            oci::Descriptor d = TRY(store::store_layer(m_store, blob, l));
+            oci::Descriptor d = TRY(store::store_layer(m_store, blob, l, dir + "/upper"));
             s.layers.push_back(d);
         }
         s.config["rootfs"]["diff_ids"].push_back(l.diff_id.str());

@@ -9,13 +9,19 @@ namespace ctr::store {
 
 using nlohmann::json;
 
-Result<oci::Descriptor> store_layer(Store& store, const std::string& blob_path, const WrittenLayer& written) {
+Result<oci::Descriptor> store_layer(Store& store, const std::string& blob_path, const WrittenLayer& written,
+                                    const std::string& tree) {
     oci::Descriptor layer;
     layer.media_type = oci::media::k_oci_layer_gzip;
     layer.digest = written.digest;
     layer.size = static_cast<int64_t>(written.size);
-    if (!store.has_blob(layer.digest)) TRY(store.put_blob_file(blob_path, layer.digest, layer.size));
-    TRY(store.add_layer(layer, written.diff_id));
+    // write_layer hashed the blob as it wrote it, into a work file of the store that no machine reaches:
+    // not read again.
+    if (!store.has_blob(layer.digest)) TRY(store.put_verified_blob(blob_path, layer.digest));
+    if (tree.empty())
+        TRY(store.add_layer(layer, written.diff_id));
+    else
+        TRY(store.adopt_layer(tree, written.diff_id));
     return layer;
 }
 

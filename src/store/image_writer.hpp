@@ -22,10 +22,13 @@ struct NewLayer {
     std::string comment;              // its "comment" (commit --message); may be empty
 };
 
-// Moves a blob write_layer made into the content store (verified against its digest) and unpacks it as
-// a layer; the descriptor for a manifest. The caller holds the store lock. `build` adds each step's
-// layer so; add_layer_image() below too.
-Result<oci::Descriptor> store_layer(Store& store, const std::string& blob_path, const WrittenLayer& layer);
+// Moves a blob write_layer made into the content store (its digest was computed as it was written) and
+// unpacks it as a layer; the descriptor for a manifest. The caller holds the store lock. `build` adds
+// each step's layer so; add_layer_image() below too.
+// With `tree` (write_layer_as with trim_tree made it the layer's unpack), the tree is taken as the
+// unpacked layer instead (Store::adopt_layer).
+Result<oci::Descriptor> store_layer(Store& store, const std::string& blob_path, const WrittenLayer& layer,
+                                    const std::string& tree = {});
 
 // Checks the changes first; then stores the blob (verified against its digest), unpacks it as a layer,
 // writes the config and an OCI manifest of `base`'s layers plus the new one, and names it `name`. The

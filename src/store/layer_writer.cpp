@@ -62,6 +62,7 @@ la_ssize_t blob_write(struct archive*, void* opaque, const void* buf, size_t n) 
 // The uncompressed side: hashes and counts the tar stream, then hands it to the gzip archive.
 struct TarSink {
     struct archive* gz = nullptr;
+    const BlobSink* blob = nullptr; // why gzip's output could not be written, when that is why it failed
     oci::Sha256 hash;
     uint64_t size = 0;
     uint64_t limit = 0;
@@ -77,7 +78,8 @@ la_ssize_t tar_write(struct archive*, void* opaque, const void* buf, size_t n) {
     }
     s->hash.update(buf, n);
     if (archive_write_data(s->gz, buf, n) != static_cast<la_ssize_t>(n)) {
-        s->error = fmt::format("compress: {}", archive_error_string(s->gz));
+        s->error = s->blob && !s->blob->error.empty() ? s->blob->error
+                                                       : fmt::format("compress: {}", archive_error_string(s->gz));
         return -1;
     }
     return static_cast<la_ssize_t>(n);
@@ -314,7 +316,79 @@ Result<void> Walker::child(int dirfd, const std::string& name, const std::string
     return {};
 }
 
+// Takes out of a tree what write_layer() leaves out of its tar, so that the tree equals the layer's unpack.
+class Trimmer {
+public:
+    explicit Trimmer(const LayerWriteOptions& o) : m_opts(o) {}
+    Result<void> root(int fd) {
+        TRY(strip_xattrs(fd, "."));
+        if (::fchmod(fd, 0755) != 0) return sys_error(errno, "chmod the layer root"); // as its tar entry
+        return directory(fd, "", 0);
+    }
+
+private:
+    Result<void> directory(int dirfd, const std::string& rel, size_t depth) {
+        if (depth > k_max_depth) return make_error("\"{}\": directories nested more than {} deep", rel, k_max_depth);
+        struct stat self {};
+        if (::fstat(dirfd, &self) != 0) return sys_error(errno, fmt::format("stat \"{}\"", rel));
+        bool removed = false;
+        for (const auto& n : TRY(fs::list_dir(dirfd))) {
+            std::string path = rel.empty() ? n : rel + "/" + n;
+            struct stat st {};
+            if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+                return sys_error(errno, fmt::format("stat \"{}\"", path));
+            bool leave_out = S_ISSOCK(st.st_mode) || std::any_of(m_opts.exclude.begin(), m_opts.exclude.end(), [&](const std::string& p) {
+                return ::fnmatch(p.c_str(), path.c_str(), FNM_PATHNAME) == 0;
+            });
+            if (leave_out) {
+                TRY(fs::remove_tree_at(dirfd, n));
+                removed = true;
+                continue;
+            }
+            if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue; // only these carry xattrs in a layer
+            int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+            UniqueFd fd(::openat(dirfd, n.c_str(), flags));
+            if (!fd.valid()) return sys_error(errno, fmt::format("open \"{}\"", path));
+            TRY(strip_xattrs(fd.get(), path));
+            if (S_ISDIR(st.st_mode)) TRY(directory(fd.get(), path, depth + 1));
+        }
+        if (removed) { // the unpacked directory never had the entry: its time is the one the tar gives
+            struct timespec t[2] = {self.st_atim, self.st_mtim};
+            if (::futimens(dirfd, t) != 0) return sys_error(errno, fmt::format("set the time of \"{}\"", rel));
+        }
+        return {};
+    }
+
+    // Overlay's bookkeeping (origin, impure, ...) goes, but for the opaque mark unpack sets again; so do
+    // attributes too large for the writer.
+    Result<void> strip_xattrs(int fd, const std::string& path) {
+        m_names.resize(k_max_xattr);
+        m_value.resize(k_max_xattr);
+        ssize_t len = ::flistxattr(fd, m_names.data(), m_names.size());
+        if (len < 0 && errno == ERANGE) return make_error("\"{}\": too many extended attributes", path);
+        for (size_t off = 0; len > 0 && off < static_cast<size_t>(len);) {
+            std::string n = m_names.c_str() + off;
+            off += n.size() + 1;
+            ssize_t vlen = ::fgetxattr(fd, n.c_str(), m_value.data(), m_value.size());
+            bool overlay = n.rfind("trusted.overlay.", 0) == 0 || n.rfind("user.overlay.", 0) == 0;
+            bool opaque = n == "user.overlay.opaque" && vlen == 1 && m_value[0] == 'y';
+            if ((overlay && !opaque) || (vlen < 0 && errno == ERANGE))
+                if (::fremovexattr(fd, n.c_str()) != 0 && errno != ENODATA)
+                    return sys_error(errno, fmt::format("\"{}\": remove xattr {}", path, n));
+        }
+        return {};
+    }
+
+    const LayerWriteOptions& m_opts;
+    std::string m_names, m_value;
+};
+
 } // namespace
+
+Result<void> trim_to_layer(int root_fd, const LayerWriteOptions& opts) {
+    if (!opts.rewrite.empty()) return make_error("a layer with rewritten files is not its tree");
+    return Trimmer(opts).root(root_fd);
+}
 
 Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOptions& opts) {
     BlobSink blob;
@@ -344,6 +418,7 @@ Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOption
 
     TarSink sink;
     sink.gz = gz.get();
+    sink.blob = &blob;
     sink.limit = opts.max_size;
     ArchiveWriter tar(archive_write_new());
     archive_write_set_format_pax_restricted(tar.get());
@@ -386,6 +461,7 @@ Result<WrittenLayer> write_layer_as(const runtime::IdMap& map, const std::string
         if (!dir.valid()) return sys_error(errno, fmt::format("open \"{}\"", root));
         WrittenLayer l = TRY(write_layer(dir.get(), out.get(), opts));
         if (::fsync(out.get()) != 0) return sys_error(errno, "fsync the layer blob");
+        if (opts.trim_tree) TRY(trim_to_layer(dir.get(), opts));
         std::string line = fmt::format("{} {} {} {}\n", l.digest.str(), l.size, l.diff_id.str(), l.entries);
         if (::write(wr.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
             return sys_error(errno, "report the layer");

@@ -32,6 +32,10 @@ struct LayerWriteOptions {
     int compression_level = 0;
     // The most the uncompressed tar may grow to (EFBIG past it).
     uint64_t max_size = 64ull << 30;
+    // write_layer_as only: once the layer is written, trim the tree to what unpacking it gives
+    // (trim_to_layer), so that the caller can store the tree as the unpacked layer (Store::adopt_layer)
+    // instead of unpacking the blob again. The tree is changed: only for a tree nothing else uses.
+    bool trim_tree = false;
 };
 
 struct WrittenLayer {
@@ -46,6 +50,13 @@ struct WrittenLayer {
 // whose map turns the host ids on disk back into the image's (write_layer_as). Entries come in name order
 // and the gzip header carries no time, so the same tree gives the same digest.
 Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOptions& opts);
+
+// Removes from the tree below `root_fd` what write_layer() with `opts` leaves out of the tar: the excluded
+// paths, sockets, and overlay's own extended attributes but the opaque mark ("user.overlay.opaque" = "y",
+// which unpacking sets again); the root gets mode 0755, as the layer's root entry. What is left is the
+// tree unpacking the layer gives, but for sub-second times the tar may not keep. Walked as write_layer
+// walks it (no link followed). Fails when `opts` rewrites files: such a tree is not its layer's.
+Result<void> trim_to_layer(int root_fd, const LayerWriteOptions& opts);
 
 // write_layer() on the directory `root` into the new file `blob_path` (created here, mode 0600), run as
 // root of a user namespace with `map` so files appear with the ids they have inside the machine. Call

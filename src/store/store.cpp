@@ -122,7 +122,8 @@ namespace {
 
 // Work on unpacked layers, which only root of the user namespace may do: a request is its fields
 // joined by NUL (paths may hold any other byte), "unpack" DEST DIFF_ID MAX_SIZE with the blob as `fd`,
-// or "remove" PATH. Runs in a forked child: `fd` is owned here.
+// "remove" PATH, or "adopt" NAME DEST with NAME's directory as `fd`. Runs in a forked child: `fd` is
+// owned here.
 std::string layer_request(std::initializer_list<std::string> fields) {
     std::string out;
     for (const auto& f : fields)
@@ -131,20 +132,28 @@ std::string layer_request(std::initializer_list<std::string> fields) {
 }
 
 Result<void> do_layer_work(const std::string& request, int fd) {
-    UniqueFd blob(fd);
+    UniqueFd given(fd);
     std::vector<std::string> f;
     for (size_t i = 0, j; i < request.size(); i = j + 1) {
         j = request.find('\0', i);
         if (j == std::string::npos) j = request.size();
         f.push_back(request.substr(i, j - i));
     }
-    if (f.size() == 4 && f[0] == "unpack" && blob.valid()) {
+    if (f.size() == 4 && f[0] == "unpack" && given.valid()) {
         oci::Digest diff_id = TRY(oci::parse_digest(f[2]));
-        auto u = unpack_layer(blob.get(), f[1], diff_id, std::strtoull(f[3].c_str(), nullptr, 10));
+        auto u = unpack_layer(given.get(), f[1], diff_id, std::strtoull(f[3].c_str(), nullptr, 10));
         if (!u) (void)fs::remove_tree(f[1]); // the caller retries; the error that matters is the unpack one
         return u;
     }
     if (f.size() == 2 && f[0] == "remove") return fs::remove_tree(f[1]);
+    // A directory moved to another parent must be writable by the mover (its ".." changes): root of the
+    // namespace, which owns it. Both sides are named through fds of the caller's mounts: the helper's
+    // mount namespace has mounts of its own, and rename() does not cross mounts.
+    if (f.size() == 3 && f[0] == "adopt" && given.valid()) {
+        std::string from = fmt::format("/proc/self/fd/{}/{}", given.get(), f[1]);
+        if (::rename(from.c_str(), f[2].c_str()) == 0 || errno == ENOTEMPTY || errno == EEXIST) return {};
+        return sys_error(errno, fmt::format("rename \"{}\" to \"{}\"", f[1], f[2]));
+    }
     return make_error("invalid layer request");
 }
 
@@ -292,6 +301,23 @@ Result<void> Store::add_layer(const oci::Descriptor& layer, const oci::Digest& d
         return sys_error(err, fmt::format("rename \"{}\" to \"{}\"", tmp, dst));
     }
     return {};
+}
+
+Result<void> Store::adopt_layer(const std::string& tree, const oci::Digest& diff_id) {
+    if (has_layer(diff_id)) return {};
+    log::debug("layer {}: the written tree taken as the unpacked layer", diff_id.str());
+    fault_point("adopt_layer: before");
+    if (::geteuid() == 0) { // the host's root may move any id's directory
+        if (::rename(tree.c_str(), layer_path(diff_id).c_str()) == 0 || errno == ENOTEMPTY || errno == EEXIST)
+            return {};
+        return sys_error(errno, fmt::format("rename \"{}\" to \"{}\"", tree, layer_path(diff_id)));
+    }
+    auto slash = tree.find_last_of('/');
+    if (slash == std::string::npos || slash + 1 == tree.size()) return make_error("\"{}\" is not a tree's path", tree);
+    UniqueFd parent(::open(tree.substr(0, slash).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!parent.valid()) return sys_error(errno, fmt::format("open \"{}\"", tree.substr(0, slash)));
+    std::string dest = TRY(layers_dir_for_helper()) + "/" + diff_id.hex;
+    return layer_work(layer_request({"adopt", tree.substr(slash + 1), dest}), parent.get());
 }
 
 Result<std::vector<ImageRecord>> Store::list() const {

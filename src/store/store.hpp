@@ -95,6 +95,11 @@ public:
     // stream must hash to `diff_id` and stay within max_layer_size(); on any failure nothing is left
     // under layers/. Several threads may call it at once only after start_layer_helper().
     Result<void> add_layer(const oci::Descriptor& layer, const oci::Digest& diff_id);
+    // The directory `tree` (on the store's file system, owned by the store's ids, and equal to the
+    // unpack of the layer `diff_id`: trim_to_layer() of the tree write_layer just wrote) becomes
+    // layers/<diff_id> by a rename, where unpacking would write it again. Left in place when that layer
+    // is there already: the caller removes it with its work directory.
+    Result<void> adopt_layer(const std::string& tree, const oci::Digest& diff_id);
     // From now on layers are unpacked and removed by workers of a helper process in the user namespace
     // (runtime/userns_helper.hpp) instead of children forked from this process, which is unsafe once it
     // has threads. Call while single-threaded; the helper ends with the last copy of this Store.
