@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Layer writing over libarchive: a pax tar whose bytes are hashed (the diff_id) and fed, as one raw
-// entry, into a second archive that only gzips them; the compressed bytes are hashed (the digest) on
-// their way to the file. One pass over the tree, nothing staged on disk but the blob itself.
+// Layer writing: a pax tar (libarchive) whose bytes are hashed (the diff_id) and fed to a gzip stream
+// deflated on every CPU (store/gzip.hpp); the compressed bytes are hashed (the digest) on their way to
+// the file. One pass over the tree, nothing staged on disk but the blob itself.
 #include "store/layer_writer.hpp"
 
 #include <dirent.h>
@@ -20,6 +20,7 @@
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
 #include "runtime/userns.hpp"
+#include "store/gzip.hpp"
 #include "store/libarchive.hpp"
 #include "store/unpack.hpp"
 
@@ -34,35 +35,29 @@ constexpr size_t k_max_rewrite = 4 << 20;
 constexpr size_t k_max_xattr = 64 << 10;
 constexpr size_t k_max_link = 64 << 10;
 
-// The compressed side: hashes and writes what gzip produces.
+// The compressed side: hashes and writes what gzip produces; an error message, or "".
 struct BlobSink {
     int fd = -1;
     oci::Sha256 hash;
     uint64_t size = 0;
-    std::string error;
+
+    std::string write(const void* buf, size_t n) {
+        const char* p = static_cast<const char*>(buf);
+        for (size_t off = 0; off < n;) {
+            ssize_t w = ::write(fd, p + off, n - off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) return fmt::format("write the layer blob: {}", std::strerror(errno));
+            off += static_cast<size_t>(w);
+        }
+        hash.update(buf, n);
+        size += n;
+        return {};
+    }
 };
 
-la_ssize_t blob_write(struct archive*, void* opaque, const void* buf, size_t n) {
-    auto* s = static_cast<BlobSink*>(opaque);
-    const char* p = static_cast<const char*>(buf);
-    for (size_t off = 0; off < n;) {
-        ssize_t w = ::write(s->fd, p + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-            s->error = fmt::format("write the layer blob: {}", std::strerror(errno));
-            return -1;
-        }
-        off += static_cast<size_t>(w);
-    }
-    s->hash.update(buf, n);
-    s->size += n;
-    return static_cast<la_ssize_t>(n);
-}
-
-// The uncompressed side: hashes and counts the tar stream, then hands it to the gzip archive.
+// The uncompressed side: hashes and counts the tar stream, then hands it to gzip.
 struct TarSink {
-    struct archive* gz = nullptr;
-    const BlobSink* blob = nullptr; // why gzip's output could not be written, when that is why it failed
+    ParallelGzip* gz = nullptr;
     oci::Sha256 hash;
     uint64_t size = 0;
     uint64_t limit = 0;
@@ -77,9 +72,8 @@ la_ssize_t tar_write(struct archive*, void* opaque, const void* buf, size_t n) {
         return -1;
     }
     s->hash.update(buf, n);
-    if (archive_write_data(s->gz, buf, n) != static_cast<la_ssize_t>(n)) {
-        s->error = s->blob && !s->blob->error.empty() ? s->blob->error
-                                                       : fmt::format("compress: {}", archive_error_string(s->gz));
+    if (auto r = s->gz->write(buf, n); !r) {
+        s->error = r.error().message;
         return -1;
     }
     return static_cast<la_ssize_t>(n);
@@ -393,32 +387,10 @@ Result<void> trim_to_layer(int root_fd, const LayerWriteOptions& opts) {
 Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOptions& opts) {
     BlobSink blob;
     blob.fd = out_fd;
-    ArchiveWriter gz(archive_write_new());
-    if (archive_write_set_format_raw(gz.get()) != ARCHIVE_OK)
-        return make_error("libarchive: {}", archive_error_string(gz.get()));
-    // ARCHIVE_WARN means libarchive would run the gzip program: the store never starts one.
-    if (archive_write_add_filter_gzip(gz.get()) != ARCHIVE_OK)
-        return make_error("libarchive cannot gzip by itself: {}", archive_error_string(gz.get()));
-    (void)archive_write_set_filter_option(gz.get(), "gzip", "timestamp", nullptr); // reproducible header
-    if (opts.compression_level > 0) {
-        std::string level = std::to_string(std::min(opts.compression_level, 9));
-        if (archive_write_set_filter_option(gz.get(), "gzip", "compression-level", level.c_str()) != ARCHIVE_OK)
-            return make_error("set the gzip level: {}", archive_error_string(gz.get()));
-    }
-    archive_write_set_bytes_per_block(gz.get(), 0);                                // no padding after gzip
-    if (archive_write_open(gz.get(), &blob, nullptr, blob_write, nullptr) != ARCHIVE_OK)
-        return make_error("start the layer blob: {}",
-                          blob.error.empty() ? archive_error_string(gz.get()) : blob.error);
-    ArchiveEntry raw(archive_entry_new());
-    archive_entry_set_pathname(raw.get(), "layer.tar");
-    archive_entry_set_filetype(raw.get(), AE_IFREG);
-    archive_entry_set_perm(raw.get(), 0644);
-    if (archive_write_header(gz.get(), raw.get()) != ARCHIVE_OK)
-        return make_error("start the layer blob: {}", archive_error_string(gz.get()));
+    ParallelGzip gz(opts.compression_level, [&](const void* p, size_t n) { return blob.write(p, n); });
 
     TarSink sink;
-    sink.gz = gz.get();
-    sink.blob = &blob;
+    sink.gz = &gz;
     sink.limit = opts.max_size;
     ArchiveWriter tar(archive_write_new());
     archive_write_set_format_pax_restricted(tar.get());
@@ -431,9 +403,7 @@ Result<WrittenLayer> write_layer(int root_fd, int out_fd, const LayerWriteOption
     if (archive_write_close(tar.get()) != ARCHIVE_OK)
         return make_error("finish the layer: {}",
                           sink.error.empty() ? archive_error_string(tar.get()) : sink.error);
-    if (archive_write_close(gz.get()) != ARCHIVE_OK)
-        return make_error("finish the layer blob: {}",
-                          blob.error.empty() ? archive_error_string(gz.get()) : blob.error);
+    if (auto r = gz.finish(); !r) return make_error("finish the layer blob: {}", r.error().message);
     WrittenLayer out;
     out.diff_id = sink.hash.finish();
     out.digest = blob.hash.finish();

@@ -27,7 +27,7 @@ struct LayerWriteOptions {
     // Regular files whose content is rewritten on the way into the layer (path -> filter). A file of more
     // than 4 MiB is an error. The filter gets and returns the whole content.
     std::map<std::string, std::function<std::string(const std::string&)>> rewrite;
-    // gzip's level, 1 (fastest) to 9; 0 is libarchive's default (6). Build steps use 1: their layers are
+    // gzip's level, 1 (fastest) to 9; 0 is gzip's default (6). Build steps use 1: their layers are
     // written while the user waits, and gzip -6 was most of a cold build's own time.
     int compression_level = 0;
     // The most the uncompressed tar may grow to (EFBIG past it).
