@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <system_error>
 
 #include "store/zlib.hpp"
 
@@ -84,15 +85,18 @@ void ParallelGzip::dispatch(bool last) {
     m_in.clear();
     m_in.reserve(k_block);
     int level = m_level;
-    if (m_threads <= 1) { // the same bytes, made here
-        std::promise<Block> p;
-        p.set_value(deflate_block(in, dict, level, last));
-        m_jobs.push_back(p.get_future());
-        return;
+    if (m_threads > 1) {
+        try {
+            m_jobs.push_back(std::async(std::launch::async, [in, dict, level, last] {
+                return deflate_block(in, dict, level, last);
+            }));
+            return;
+        } catch (const std::system_error&) { // no thread to be had (a process limit): the same bytes, made here
+        }
     }
-    m_jobs.push_back(std::async(std::launch::async, [in = std::move(in), dict = std::move(dict), level, last] {
-        return deflate_block(in, dict, level, last);
-    }));
+    std::promise<Block> p;
+    p.set_value(deflate_block(in, dict, level, last));
+    m_jobs.push_back(p.get_future());
 }
 
 Result<void> ParallelGzip::emit(Block b) {
