@@ -79,6 +79,17 @@ la_ssize_t tar_write(struct archive*, void* opaque, const void* buf, size_t n) {
     return static_cast<la_ssize_t>(n);
 }
 
+// A path the options leave out of the layer, with everything below it.
+bool is_excluded(const LayerWriteOptions& o, const std::string& path) {
+    return std::any_of(o.exclude.begin(), o.exclude.end(),
+                       [&](const std::string& p) { return ::fnmatch(p.c_str(), path.c_str(), FNM_PATHNAME) == 0; });
+}
+
+// Overlay's own bookkeeping (opaque, origin, impure, redirect, uuid) is the kernel's, not the image's.
+bool is_overlay_xattr(const std::string& name) {
+    return name.rfind("trusted.overlay.", 0) == 0 || name.rfind("user.overlay.", 0) == 0;
+}
+
 class Walker {
 public:
     Walker(struct archive* tar, TarSink& sink, const LayerWriteOptions& o)
@@ -110,9 +121,7 @@ Error Walker::tar_error(const std::string& path, const char* op) const {
 }
 
 bool Walker::excluded(const std::string& path) const {
-    return std::any_of(m_opts.exclude.begin(), m_opts.exclude.end(), [&](const std::string& p) {
-        return ::fnmatch(p.c_str(), path.c_str(), FNM_PATHNAME) == 0;
-    });
+    return is_excluded(m_opts, path);
 }
 
 ArchiveEntry Walker::entry_for(const struct stat& st, const std::string& path) {
@@ -159,8 +168,7 @@ void Walker::xattrs(int fd, struct archive_entry* e) {
     for (size_t off = 0; off < static_cast<size_t>(len);) {
         std::string n = names.c_str() + off;
         off += n.size() + 1;
-        // Overlay's own bookkeeping (opaque, origin, impure, redirect) is the kernel's, not the image's.
-        if (n.rfind("trusted.overlay.", 0) == 0 || n.rfind("user.overlay.", 0) == 0) continue;
+        if (is_overlay_xattr(n)) continue;
         ssize_t vlen = ::fgetxattr(fd, n.c_str(), value.data(), value.size());
         if (vlen < 0) continue; // gone meanwhile, or too large to be a real attribute
         archive_entry_xattr_add_entry(e, n.c_str(), value.data(), static_cast<size_t>(vlen));
@@ -331,10 +339,7 @@ private:
             struct stat st {};
             if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
                 return sys_error(errno, fmt::format("stat \"{}\"", path));
-            bool leave_out = S_ISSOCK(st.st_mode) || std::any_of(m_opts.exclude.begin(), m_opts.exclude.end(), [&](const std::string& p) {
-                return ::fnmatch(p.c_str(), path.c_str(), FNM_PATHNAME) == 0;
-            });
-            if (leave_out) {
+            if (S_ISSOCK(st.st_mode) || is_excluded(m_opts, path)) {
                 TRY(fs::remove_tree_at(dirfd, n));
                 removed = true;
                 continue;
@@ -364,9 +369,8 @@ private:
             std::string n = m_names.c_str() + off;
             off += n.size() + 1;
             ssize_t vlen = ::fgetxattr(fd, n.c_str(), m_value.data(), m_value.size());
-            bool overlay = n.rfind("trusted.overlay.", 0) == 0 || n.rfind("user.overlay.", 0) == 0;
             bool opaque = n == "user.overlay.opaque" && vlen == 1 && m_value[0] == 'y';
-            if ((overlay && !opaque) || (vlen < 0 && errno == ERANGE))
+            if ((is_overlay_xattr(n) && !opaque) || (vlen < 0 && errno == ERANGE))
                 if (::fremovexattr(fd, n.c_str()) != 0 && errno != ENODATA)
                     return sys_error(errno, fmt::format("\"{}\": remove xattr {}", path, n));
         }
