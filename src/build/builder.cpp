@@ -27,6 +27,7 @@
 #include "registry/http.hpp"
 #include "runtime/boot.hpp"
 #include "runtime/userns.hpp"
+#include "store/image_source.hpp"
 #include "store/image_writer.hpp"
 #include "store/layer_writer.hpp"
 #include "store/unpack.hpp"
@@ -212,17 +213,7 @@ private:
     }
 
     Result<store::Image> image_for(const std::string& ref) {
-        std::string name = ref;
-        auto rec = m_store.find(ref);
-        if (!rec || m_o.pull) {
-            if (!m_o.pull_image) {
-                if (!rec) return rec.error();
-            } else {
-            name = TRY(m_o.pull_image(ref));
-            rec = TRY(m_store.find(name));
-            }
-        }
-        return m_store.get(*rec);
+        return m_store.get(TRY(store::find_or_pull(m_store, ref, m_o.pull_image, m_o.pull)));
     }
 
     Result<void> build_stage(size_t i) {

@@ -13,6 +13,7 @@
 
 #include "base/result.hpp"
 #include "oci/digest.hpp"
+#include "store/image_source.hpp"
 #include "store/store.hpp"
 
 namespace ctr::build {
@@ -34,7 +35,7 @@ struct BuildOptions {
     bool pull = false;     // pull FROM images even when stored
     std::vector<std::pair<std::string, std::string>> labels;
     // Pulls `ref` into the store (the CLI's pull with its progress) and returns its stored name.
-    std::function<Result<std::string>(const std::string& ref)> pull_image;
+    store::PullFn pull_image;
     std::function<void(const StepEvent&)> progress;
 };
 

@@ -28,6 +28,7 @@
 #include "runtime/cgroup.hpp"
 #include "runtime/join.hpp"
 #include "runtime/limits.hpp"
+#include "store/image_source.hpp"
 
 extern char** environ;
 
@@ -163,23 +164,18 @@ Result<int> do_create(const MachineOptions& o) {
     }
     auto c = TRY(open_ctx());
     // An image the store has is used as it is (no network); any other reference is pulled first.
-    if (!c->machines.store().find(o.image)) {
-        auto ref = oci::parse_reference(o.image);
-        if (!ref) {
-            TRY(c->machines.store().find(o.image)); // the store's message
-            return std::move(ref).error();          // (stored meanwhile: still not a reference to pull)
-        }
+    auto pull = [&](const std::string& text) -> Result<std::string> {
         // A name that is taken fails now, not after a download.
-        std::string name = o.name.empty() ? machine::derive_name(*ref) : o.name;
+        std::string name = o.name.empty() ? machine::derive_name(TRY(oci::parse_reference(text))) : o.name;
         if (c->machines.exists(name))
-            return make_error(
-                "failed to create container machine: container machine with ID {} already exists", name);
+            return make_error("container machine with ID {} already exists", name);
         PullFlags pf = o.pull;
         pf.platform = o.platform;
-        auto pulled = pull_image(c->machines.store(), o.image, pf);
-        if (!pulled) return wrap(std::move(pulled).error(), "failed to create container machine");
-        co.image = pulled->name;
-    }
+        return TRY(pull_image(c->machines.store(), text, pf)).name;
+    };
+    auto rec = store::find_or_pull(c->machines.store(), o.image, pull);
+    if (!rec) return wrap(std::move(rec).error(), "failed to create container machine");
+    co.image = rec->name;
     auto cfg = machine::create(c->machines, co);
     if (!cfg) return wrap(std::move(cfg).error(), "failed to create container machine");
     if (!o.no_boot) {

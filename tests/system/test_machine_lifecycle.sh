@@ -41,6 +41,7 @@ lifecycle() {
     # A taken name is refused before any download (nothing listens at that registry's port).
     expect_error 'failed to create container machine: container machine with ID box already exists' \
         $run "$C" machine create --name box 127.0.0.1:9/nope:1.0
+    expect_error 'failed to create container machine: invalid reference "Not:A:Ref"' $run "$C" machine create Not:A:Ref
     local kib
     kib=$(du -sk "$data/machines/box" | cut -f1)
     ((kib < 1024)) || fail "create --no-boot used ${kib} KiB"
