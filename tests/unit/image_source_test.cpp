@@ -3,32 +3,19 @@
 // one, else a pull, and never a pull for text that cannot name a registry image.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cerrno>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "base/fs.hpp"
 #include "store/image_source.hpp"
+#include "temp_dir.hpp"
 
 namespace ctr::store {
 
 namespace {
 
-class ImageSourceTest : public ::testing::Test {
+class ImageSourceTest : public test::StoreTest {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/image-source-test.XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        m_dir = tmpl;
-        auto s = Store::open_at(m_dir + "/store");
-        ASSERT_TRUE(s) << s.error().message;
-        m_store.emplace(std::move(*s));
-    }
-    void TearDown() override { (void)fs::remove_tree(m_dir); }
-
     // Names an image in the store's records (find() reads only those).
     void name(const std::string& ref, const std::string& hex) {
         ASSERT_TRUE(m_store->tag({"", {"sha256", hex}, ""}, ref));
@@ -42,8 +29,6 @@ protected:
         };
     }
 
-    std::string m_dir;
-    std::optional<Store> m_store;
     std::vector<std::string> m_pulled;
 };
 

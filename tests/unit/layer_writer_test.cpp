@@ -19,21 +19,20 @@
 #include "base/fs.hpp"
 #include "store/layer_writer.hpp"
 #include "store/unpack.hpp"
+#include "temp_dir.hpp"
 
 namespace ctr::store {
 
 namespace {
 
-class LayerWriterTest : public ::testing::Test {
+class LayerWriterTest : public test::TempDirTest {
 protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/layer-writer-test.XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        m_dir = tmpl;
+        TempDirTest::SetUp();
+        if (HasFatalFailure()) return;
         m_tree = m_dir + "/tree";
         ASSERT_EQ(::mkdir(m_tree.c_str(), 0755), 0);
     }
-    void TearDown() override { (void)fs::remove_tree(m_dir); }
 
     void file(const std::string& rel, const std::string& data, mode_t mode = 0644) {
         std::ofstream(m_tree + "/" + rel) << data;
@@ -65,7 +64,7 @@ protected:
         return out;
     }
 
-    std::string m_dir, m_tree;
+    std::string m_tree;
 };
 
 TEST_F(LayerWriterTest, RoundTripsThroughTheUnpacker) {

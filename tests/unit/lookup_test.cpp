@@ -14,23 +14,14 @@
 #include "base/fs.hpp"
 #include "oci/digest.hpp"
 #include "store/store.hpp"
+#include "temp_dir.hpp"
 
 namespace ctr::store {
 
 namespace {
 
-class LookupTest : public ::testing::Test {
+class LookupTest : public test::StoreTest {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/lookup-test.XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        m_dir = tmpl;
-        auto s = Store::open_at(m_dir + "/store");
-        ASSERT_TRUE(s) << s.error().message;
-        m_store.emplace(std::move(*s));
-    }
-    void TearDown() override { (void)fs::remove_tree(m_dir); }
-
     // Adds an empty layer on top of the image and returns its directory.
     std::string layer() {
         oci::Digest d = oci::sha256_of("layer " + std::to_string(m_img.config.diff_ids.size()));
@@ -61,8 +52,6 @@ protected:
         return "other";
     }
 
-    std::string m_dir;
-    std::optional<Store> m_store;
     Image m_img;
 };
 

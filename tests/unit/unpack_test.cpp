@@ -15,6 +15,7 @@
 
 #include "base/fs.hpp"
 #include "store/unpack.hpp"
+#include "temp_dir.hpp"
 
 namespace ctr::store {
 
@@ -31,16 +32,14 @@ struct Entry {
     mode_t mode = 0644;
 };
 
-class UnpackTest : public ::testing::Test {
+class UnpackTest : public test::TempDirTest {
 protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/unpack-test.XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        m_dir = tmpl;
+        TempDirTest::SetUp();
+        if (HasFatalFailure()) return;
         m_dest = m_dir + "/layer";
         ASSERT_EQ(::mkdir(m_dest.c_str(), 0700), 0);
     }
-    void TearDown() override { (void)fs::remove_tree(m_dir); }
 
     // `filter`: ARCHIVE_FILTER_GZIP, _ZSTD, _XZ, … (libarchive's codes); none by default.
     std::string make_tar(const std::vector<Entry>& entries, int filter = ARCHIVE_FILTER_NONE) {
@@ -76,7 +75,7 @@ protected:
         return std::string(std::istreambuf_iterator<char>(f), {});
     }
 
-    std::string m_dir, m_dest;
+    std::string m_dest;
 };
 
 } // namespace
